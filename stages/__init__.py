@@ -1,0 +1,1 @@
+"""The neural-bigram pipeline: one module per DVC stage (see dvc.yaml)."""

@@ -1,0 +1,164 @@
+"""The one place artifacts are named, written and read.
+
+Writes go to a temporary file in the same directory and are renamed into place,
+so a stage killed mid-write leaves the previous file or none, never a truncated
+one. Reads never unpickle: arrays are .npy with allow_pickle=False and the
+checkpoint is safetensors, so loading an artifact cannot execute code.
+"""
+import hashlib
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from stages.cli import PipelineError
+from stages.core import SPLITS  # noqa: F401  (re-exported: stages name splits via artifacts)
+
+VOCAB = "data/prepared/vocab.json"
+PAIRS = "data/prepared/pairs.npy"
+SPLIT = "data/split/split.npy"
+COUNTS = "data/split/counts.npy"
+MODEL = "models/model.safetensors"
+LOSS_CURVE = "plots/train_loss.csv"
+BIGRAMS = "plots/bigrams.csv"
+SAMPLES = "data/samples.txt"
+
+
+def metrics_path(stage):
+    return f"metrics/{stage}.json"
+
+
+@contextmanager
+def atomic(path, binary=False):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    kwargs = {} if binary else {"encoding": "utf-8", "newline": "\n"}
+    try:
+        with open(tmp, "xb" if binary else "x", **kwargs) as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_json(path, obj):
+    with atomic(path) as f:
+        json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False)
+        f.write("\n")
+
+
+def write_npy(path, array):
+    with atomic(path, binary=True) as f:
+        np.save(f, array, allow_pickle=False)
+
+
+def write_text(path, text):
+    with atomic(path) as f:
+        f.write(text)
+
+
+def _rerun_hint(path):
+    return f"{path} is missing or unreadable; run `dvc repro` to rebuild it"
+
+
+def read_npy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        raise PipelineError(_rerun_hint(path)) from None
+
+
+def read_vocab(path=VOCAB):
+    try:
+        with open(path, encoding="utf-8") as f:
+            vocab = json.load(f)
+    except (OSError, ValueError):
+        raise PipelineError(_rerun_hint(path)) from None
+    if (not isinstance(vocab, list) or not vocab or vocab[0] != "."
+            or not all(isinstance(s, str) and len(s) == 1 for s in vocab)
+            or len(set(vocab)) != len(vocab)):
+        raise PipelineError(f"{path} is not a vocabulary (a JSON list of distinct characters, "
+                            "'.' first); run `dvc repro -f prepare` to rebuild it")
+    return vocab
+
+
+def read_pairs(V):
+    pairs = read_npy(PAIRS)
+    if (pairs.ndim != 2 or pairs.shape[0] != 2 or pairs.dtype.kind != "u"
+            or (pairs.size and int(pairs.max()) >= V)):
+        raise PipelineError(f"{PAIRS} does not match {VOCAB}; run `dvc repro -f prepare` "
+                            "to rebuild both")
+    return pairs
+
+
+def read_counts(V):
+    counts = read_npy(COUNTS)
+    if counts.shape != (3, V, V) or counts.dtype != np.int64 or (counts < 0).any():
+        raise PipelineError(f"{COUNTS} does not match {VOCAB}; run `dvc repro -f split` "
+                            "to rebuild it")
+    return counts
+
+
+def read_names_file(path):
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: no such file; point data.names in params.yaml "
+                            "at a names file (one name per line)") from None
+    except IsADirectoryError:
+        raise PipelineError(f"{path} is a directory; point data.names in params.yaml "
+                            "at a names file (one name per line)") from None
+    except OSError as e:
+        raise PipelineError(f"{path} cannot be read ({e.strerror}); check its permissions") from None
+
+
+def save_checkpoint(path, W, meta):
+    from safetensors.numpy import save
+    # One metadata key: safetensors writes several keys in hash order, which
+    # would make the file's bytes differ between identical runs.
+    data = save({"W": np.ascontiguousarray(W, dtype=np.float32)},
+                metadata={"pipeline": json.dumps(meta, sort_keys=True, allow_nan=False)})
+    with atomic(path, binary=True) as f:
+        f.write(data)
+
+
+def load_checkpoint(path=MODEL):
+    """Return (W, meta) after checking that W is a finite V×V matrix for meta['vocab']."""
+    from safetensors import SafetensorError, safe_open
+    bad = (f"{path} is not a checkpoint of this pipeline (%s); "
+           "run `dvc repro -f train` to rebuild it")
+    try:
+        with safe_open(path, framework="numpy") as f:
+            meta = json.loads((f.metadata() or {})["pipeline"])
+            W = f.get_tensor("W")
+    except FileNotFoundError:
+        raise PipelineError(_rerun_hint(path)) from None
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
+        raise PipelineError(bad % f"{type(e).__name__}: {e}".splitlines()[0]) from None
+    vocab = meta.get("vocab") if isinstance(meta, dict) else None
+    if not isinstance(vocab, list) or W.dtype != np.float32 or W.shape != (len(vocab), len(vocab)):
+        raise PipelineError(bad % "W does not match its vocabulary")
+    if not np.isfinite(W).all():
+        raise PipelineError(bad % "W has NaN or infinite entries")
+    return W, meta
+
+
+def load_model(vocab):
+    """W of the trained checkpoint, refusing one trained on another vocabulary."""
+    W, meta = load_checkpoint(MODEL)
+    if meta["vocab"] != vocab:
+        raise PipelineError(f"{MODEL} was trained on another vocabulary than {VOCAB}; "
+                            "run `dvc repro` to retrain it")
+    return W
+
+
+def md5(path):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,20 @@
+"""Stage 4: cross-entropy and perplexity of the checkpoint on every split."""
+import math
+
+from stages import artifacts, params
+from stages.cli import progress, run
+from stages.core import log_softmax, split_nlls
+
+
+def main():
+    params.load()
+    vocab = artifacts.read_vocab()
+    counts = artifacts.read_counts(len(vocab))
+    nlls = split_nlls(counts, log_softmax(artifacts.load_model(vocab)))
+    metrics = {split: {"nll": v, "perplexity": math.exp(v)} for split, v in nlls.items()}
+    artifacts.write_json(artifacts.metrics_path("evaluate"), metrics)
+    progress("evaluate", " ".join(f"{k}={v:.4f}" for k, v in nlls.items()))
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,110 @@
+"""The one place params.yaml is read and validated.
+
+Every stage validates the whole file before doing any work, so a typo is
+reported at once, with the key, the value and what is allowed, instead of
+surfacing as a stack trace three stages later.
+"""
+import math
+
+import yaml
+
+from stages.cli import PipelineError
+
+PARAMS_FILE = "params.yaml"
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v):
+    # bool is an int in Python; `lr: true` is a typo, not 1.
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+_SEED = (lambda v: _is_int(v) and 0 <= v < 2**63, "an integer from 0 to 2**63-1")
+_FRACTION = (lambda v: _is_num(v) and 0 < v < 1, "a number strictly between 0 and 1")
+_COUNT = (lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+
+# key -> (check, allowed values in words, default). The defaults are the
+# notebook's and are what params.yaml ships with (a test keeps them equal).
+RULES = {
+    "data.names": (lambda v: isinstance(v, str) and v.strip() != "",
+                   "a path to a names file, relative to the project root", "data/names.txt"),
+    "split.seed": (*_SEED, 42),
+    "split.train": (*_FRACTION, 0.8),
+    "split.dev": (*_FRACTION, 0.1),
+    "split.unit": (lambda v: v in ("pairs", "names"), "'pairs' or 'names'", "pairs"),
+    "train.seed": (*_SEED, 42),
+    "train.lr": (lambda v: _is_num(v) and v > 0, "a finite number > 0", 50),
+    "train.reg": (lambda v: _is_num(v) and v >= 0, "a finite number >= 0", 0.01),
+    "train.steps": (*_COUNT, 200),
+    "train.checkpoint_every": (*_COUNT, 50),
+    "compare.smoothing": (lambda v: _is_num(v) and v > 0,
+                          "a finite number > 0 (with 0 an unseen bigram gets infinite NLL)", 1),
+    "compare.fit": (lambda v: v in ("train", "all"), "'train' or 'all'", "train"),
+    "sample.seed": (*_SEED, 42),
+    "sample.count": (*_COUNT, 20),
+    "sample.max_length": (*_COUNT, 50),
+}
+
+SECTIONS = {}
+for _key in RULES:
+    _section, _name = _key.split(".")
+    SECTIONS.setdefault(_section, []).append(_name)
+
+
+def defaults():
+    out = {}
+    for key, (_, _, default) in RULES.items():
+        section, name = key.split(".")
+        out.setdefault(section, {})[name] = default
+    return out
+
+
+def validate(raw, source=PARAMS_FILE):
+    """Return the params as nested dicts, or raise PipelineError listing every problem."""
+    problems = []
+    if not isinstance(raw, dict):
+        raise PipelineError(f"{source}: expected sections {', '.join(SECTIONS)} at the top level")
+    for section, values in raw.items():
+        if section not in SECTIONS:
+            problems.append(f"{source}: unknown section {section!r}; the sections are "
+                            f"{', '.join(SECTIONS)}")
+        elif not isinstance(values, dict):
+            problems.append(f"{source}: {section} must be a mapping of keys "
+                            f"({', '.join(SECTIONS[section])})")
+        else:
+            for name in values:
+                if name not in SECTIONS[section]:
+                    problems.append(f"{source}: unknown key {section}.{name}; the {section} keys "
+                                    f"are {', '.join(SECTIONS[section])}")
+    for key, (check, allowed, default) in RULES.items():
+        section, name = key.split(".")
+        values = raw.get(section)
+        if not isinstance(values, dict) or name not in values:
+            if section not in raw or isinstance(values, dict):
+                problems.append(f"{source}: missing key {key}; add it ({allowed}, default {default!r})")
+            continue
+        if not check(values[name]):
+            problems.append(f"{source}: {key} = {values[name]!r} is not allowed; use {allowed}")
+    split = raw.get("split")
+    if not problems and split["train"] + split["dev"] >= 1:
+        problems.append(f"{source}: split.train + split.dev = {split['train'] + split['dev']:g} "
+                        "leaves no test split; make the sum < 1")
+    if problems:
+        raise PipelineError("\n".join(problems))
+    return raw
+
+
+def load(path=PARAMS_FILE):
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise PipelineError(f"{path} not found; run from the project root, where params.yaml is")
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise PipelineError(f"{path} is not valid YAML{line}; fix the syntax") from None
+    return validate(raw if raw is not None else {}, path)

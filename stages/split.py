@@ -1,0 +1,43 @@
+"""Stage 2: seeded train/dev/test split of the pairs (or of whole names)."""
+import numpy as np
+
+from stages import artifacts, params
+from stages.cli import PipelineError, progress, run
+from stages.core import assign_split, name_of_pair, split_counts
+
+
+def permutation(n, seed):
+    # torch's generator, not numpy's: the notebook's split is torch.randperm
+    # under torch.manual_seed, and the pipeline must reproduce its numbers.
+    import torch
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+
+
+def split_pairs(pairs, seed, train, dev, unit):
+    """Split id (0 train, 1 dev, 2 test) of every pair."""
+    if unit == "pairs":
+        return assign_split(permutation(pairs.shape[1], seed), train, dev)
+    owner = name_of_pair(pairs[0])
+    return assign_split(permutation(int(owner[-1]) + 1, seed), train, dev)[owner]
+
+
+def main():
+    p = params.load()["split"]
+    vocab = artifacts.read_vocab()
+    pairs = artifacts.read_pairs(len(vocab))
+    assign = split_pairs(pairs, p["seed"], p["train"], p["dev"], p["unit"])
+    counts = split_counts(pairs, assign, len(vocab))
+    sizes = {name: int(counts[i].sum()) for i, name in enumerate(artifacts.SPLITS)}
+    empty = [name for name, size in sizes.items() if size == 0]
+    if empty:
+        raise PipelineError(f"params.yaml: split.train={p['train']}, split.dev={p['dev']} leave the "
+                            f"{' and '.join(empty)} split empty on this names file; "
+                            "use a larger names file or other fractions")
+    artifacts.write_npy(artifacts.SPLIT, assign)
+    artifacts.write_npy(artifacts.COUNTS, counts)
+    artifacts.write_json(artifacts.metrics_path("split"), sizes)
+    progress("split", f"by {p['unit']}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " pairs")
+
+
+if __name__ == "__main__":
+    run(main)
