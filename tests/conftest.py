@@ -1,0 +1,83 @@
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_NAMES = ROOT.parent / "shared" / "data" / "names.txt"
+NOTEBOOK_NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte", "amelia",
+                  "harper", "evelyn", "abigail", "emily", "ella", "elizabeth", "camila", "luna",
+                  "sofia", "avery", "mila", "aria"]
+PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", "data/names.txt", ".dvc/config",
+                 ".dvc/.gitignore", ".dvcignore"]
+STAGES = ["prepare", "split", "train", "evaluate", "compare", "sample"]
+
+
+def env():
+    """The test's interpreter first on PATH, so dvc.yaml's `python` is this venv's."""
+    e = dict(os.environ)
+    e["PATH"] = os.path.dirname(sys.executable) + os.pathsep + e.get("PATH", "")
+    e["DVC_NO_ANALYTICS"] = "1"
+    return e
+
+
+def sh(args, cwd, check=True):
+    r = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"{args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def dvc(cwd, *args, check=True):
+    return sh([sys.executable, "-m", "dvc", *args], cwd, check)
+
+
+def stage(cwd, name, check=True):
+    return sh([sys.executable, "-m", f"stages.{name}"], cwd, check)
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def set_params(cwd, **overrides):
+    """set_params(d, train__lr=10) edits d/params.yaml like `dvc exp run -S train.lr=10`."""
+    path = Path(cwd) / "params.yaml"
+    p = yaml.safe_load(path.read_text())
+    for key, value in overrides.items():
+        section, name = key.split("__")
+        p.setdefault(section, {})[name] = value
+    path.write_text(yaml.safe_dump(p, sort_keys=False))
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A copy of the project's sources, without any outputs, as a fresh clone has them."""
+    d = tmp_path / "project"
+    for rel in PROJECT_FILES:
+        src, dst = ROOT / rel, d / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dst)
+    return d
+
+
+@pytest.fixture
+def repo(project):
+    """The project copy as a committed git repo, ready for the real dvc CLI."""
+    for cmd in (["git", "init", "-q", "-b", "main"],
+                ["git", "config", "user.name", "test"],
+                ["git", "config", "user.email", "test@example.com"],
+                ["git", "config", "commit.gpgsign", "false"]):
+        sh(cmd, project)
+    dvc(project, "config", "core.analytics", "false")
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-qm", "init"], project)
+    return project

@@ -1,0 +1,64 @@
+"""DVC behaviour users rely on, with the real dvc CLI in a temporary git repo."""
+import json
+import re
+
+from tests.conftest import STAGES, dvc, read_json, sh
+
+
+def ran(output):
+    return re.findall(r"Running stage '(\w+)'", output)
+
+
+def repro_and_commit(repo):
+    out = dvc(repo, "repro").stdout
+    sh(["git", "add", "-A"], repo)
+    sh(["git", "commit", "-qm", "baseline run"], repo)
+    return out
+
+
+def test_fresh_repro_runs_every_stage_then_nothing(repo):
+    assert ran(repro_and_commit(repo)) == STAGES
+    for f in ("data/prepared/vocab.json", "data/prepared/pairs.npy", "data/split/counts.npy",
+              "models/model.safetensors", "plots/train_loss.csv", "plots/bigrams.csv",
+              "data/samples.txt"):
+        assert (repo / f).is_file(), f
+    assert sorted(p.name for p in (repo / "metrics").iterdir()) == sorted(
+        f"{s}.json" for s in STAGES)
+    second = dvc(repo, "repro").stdout
+    assert ran(second) == []
+    assert "up to date" in second
+
+
+def test_changing_lr_reruns_train_and_downstream_only(repo):
+    repro_and_commit(repo)
+    text = (repo / "params.yaml").read_text().replace("lr: 50", "lr: 10")
+    (repo / "params.yaml").write_text(text)
+    assert ran(dvc(repo, "repro").stdout) == ["train", "evaluate", "compare", "sample"]
+
+
+def test_exp_run_shows_changed_metrics_and_params(repo):
+    repro_and_commit(repo)
+    before = read_json(repo / "metrics/train.json")
+    out = dvc(repo, "exp", "run", "-S", "train.lr=10").stdout
+    assert ran(out) == ["train", "evaluate", "compare", "sample"]
+
+    params = json.loads(dvc(repo, "params", "diff", "--json").stdout)
+    assert params["params.yaml"]["train.lr"] == {"old": 50, "new": 10, "diff": -40}
+
+    diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
+    assert diff["metrics/train.json"]["loss"]["old"] == before["loss"]
+    assert diff["metrics/train.json"]["loss"]["new"] == read_json(repo / "metrics/train.json")["loss"]
+    assert diff["metrics/train.json"]["loss"]["new"] != before["loss"]
+    assert "dev.nll" in diff["metrics/evaluate.json"]
+    assert "metrics/prepare.json" not in diff  # unchanged upstream metrics
+
+    shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+    baseline = next(r for r in shown if r["rev"] != "workspace")
+    exps = [e for e in baseline["experiments"] for e in e["revs"]]
+    assert len(exps) == 1
+    data = exps[0]["data"]
+    assert data["params"]["params.yaml"]["data"]["train"]["lr"] == 10
+    metrics = data["metrics"]
+    assert set(metrics) == {f"metrics/{s}.json" for s in STAGES}
+    assert metrics["metrics/train.json"]["data"]["loss"] == diff["metrics/train.json"]["loss"]["new"]
+    assert baseline["data"]["metrics"]["metrics/train.json"]["data"]["loss"] == before["loss"]

@@ -1,0 +1,73 @@
+import math
+
+import pytest
+import yaml
+
+from stages import params
+from stages.cli import PipelineError
+from tests.conftest import ROOT
+
+
+def shipped():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(key, value):
+    p = shipped()
+    section, name = key.split(".")
+    if value is DELETE:
+        del p[section][name]
+    else:
+        p[section][name] = value
+    return p
+
+
+DELETE = object()
+
+
+def test_shipped_params_are_the_documented_defaults_and_valid():
+    assert shipped() == params.defaults()
+    assert params.validate(shipped()) == shipped()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train.learning_rate", 1, r"unknown key train.learning_rate; the train keys are seed, lr"),
+    ("train.lr", DELETE, r"missing key train.lr; add it \(a finite number > 0, default 50\)"),
+    ("train.lr", "fast", r"train.lr = 'fast' is not allowed; use a finite number > 0"),
+    ("train.lr", True, r"train.lr = True is not allowed"),
+    ("train.lr", 0, r"train.lr = 0 is not allowed"),
+    ("train.lr", -1.5, r"train.lr = -1.5 is not allowed"),
+    ("train.lr", math.inf, r"train.lr = inf is not allowed"),
+    ("train.reg", math.nan, r"train.reg = nan is not allowed; use a finite number >= 0"),
+    ("train.steps", 0, r"train.steps = 0 is not allowed; use an integer >= 1"),
+    ("train.steps", 2.5, r"train.steps = 2.5 is not allowed"),
+    ("split.train", 1.0, r"split.train = 1.0 is not allowed; use a number strictly between 0 and 1"),
+    ("split.dev", 0, r"split.dev = 0 is not allowed"),
+    ("split.dev", 0.2, r"split.train \+ split.dev = 1 leaves no test split"),
+    ("split.unit", "words", r"split.unit = 'words' is not allowed; use 'pairs' or 'names'"),
+    ("split.seed", 4.2, r"split.seed = 4.2 is not allowed; use an integer"),
+    ("sample.seed", "42", r"sample.seed = '42' is not allowed"),
+    ("sample.count", 0, r"sample.count = 0 is not allowed; use an integer >= 1"),
+    ("compare.smoothing", 0, r"compare.smoothing = 0 is not allowed"),
+    ("compare.fit", "dev", r"compare.fit = 'dev' is not allowed; use 'train' or 'all'"),
+    ("data.names", None, r"data.names = None is not allowed"),
+])
+def test_bad_params_are_named_with_value_and_allowed_range(key, value, message):
+    with pytest.raises(PipelineError, match=r"^params.yaml: " + message) as e:
+        params.validate(with_change(key, value))
+    assert len(str(e.value).splitlines()) == 1
+
+
+def test_every_problem_is_listed_one_line_each():
+    p = with_change("train.lr", "fast")
+    p["sample"]["count"] = 0
+    p["bogus"] = {}
+    lines = str(pytest.raises(PipelineError, params.validate, p).value).splitlines()
+    assert len(lines) == 3
+
+
+def test_load_reports_invalid_yaml_with_its_line(tmp_path):
+    f = tmp_path / "params.yaml"
+    f.write_text("train:\n  lr: [1\n")
+    with pytest.raises(PipelineError, match=r"is not valid YAML at line \d+"):
+        params.load(f)

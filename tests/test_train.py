@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from stages.cli import PipelineError
+from stages.core import encode, split_counts
+from stages.split import split_pairs
+from stages.train import fit
+from tests import notebook
+from tests.conftest import NOTEBOOK_NAMES
+
+
+def notebook_train_split(words):
+    stoi, xs, ys = notebook.build(words)
+    return len(stoi), notebook.split(xs, ys)[0]
+
+
+def pipeline_train_counts(words):
+    vocab, pairs = encode(words)
+    assign = split_pairs(pairs, seed=42, train=0.8, dev=0.1, unit="pairs")
+    return split_counts(pairs, assign, len(vocab))[0]
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 10, 50, 200])
+def test_counts_training_equals_the_notebooks_one_hot_loop(steps):
+    V, (xs, ys) = notebook_train_split(NOTEBOOK_NAMES)
+    W_ref, losses_ref = notebook.train(xs, ys, V, steps)
+    W, curve = fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=50.0, reg=0.01, steps=steps)
+    assert W.shape == (V, V) == (21, 21)
+    np.testing.assert_allclose(W, W_ref.numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(curve[:steps, 0], losses_ref, rtol=0, atol=1e-5)
+
+
+def test_loss_curve_terms_add_up_and_decrease():
+    W, curve = fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=50.0, reg=0.01, steps=200)
+    np.testing.assert_allclose(curve[:, 0], curve[:, 1] + curve[:, 2], rtol=1e-6)
+    # The final regulariser term is reg·mean(W²) of the returned W.
+    assert curve[-1, 2] == pytest.approx(0.01 * float((W.astype(np.float64) ** 2).mean()), rel=1e-5)
+    assert curve[-1, 0] < curve[0, 0]
+
+
+def test_training_that_diverges_stops_with_the_step_and_advice():
+    with pytest.raises(PipelineError, match=r"diverged at step \d+ .*lower train.lr"):
+        fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=1e6, reg=0.01, steps=200)
+
+
+def test_seed_changes_the_initialisation_and_reruns_are_identical():
+    counts = pipeline_train_counts(NOTEBOOK_NAMES)
+    a, _ = fit(counts, seed=1, lr=10, reg=0.01, steps=5)
+    b, _ = fit(counts, seed=1, lr=10, reg=0.01, steps=5)
+    c, _ = fit(counts, seed=2, lr=10, reg=0.01, steps=5)
+    assert a.tobytes() == b.tobytes()
+    assert not np.array_equal(a, c)
