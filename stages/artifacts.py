@@ -18,9 +18,13 @@ from stages.core import SPLITS  # noqa: F401  (re-exported: stages name splits v
 
 VOCAB = "data/prepared/vocab.json"
 PAIRS = "data/prepared/pairs.npy"
+PREPARE_LINEAGE = "data/prepared/lineage.json"
 SPLIT = "data/split/split.npy"
 COUNTS = "data/split/counts.npy"
+SPLIT_LINEAGE = "data/split/lineage.json"
 MODEL = "models/model.safetensors"
+CHECKPOINTS = "models/checkpoints"
+EVAL_STEPS = "plots/eval_steps.csv"
 LOSS_CURVE = "plots/train_loss.csv"
 BIGRAMS = "plots/bigrams.csv"
 SAMPLES = "data/samples.txt"
@@ -28,6 +32,16 @@ SAMPLES = "data/samples.txt"
 
 def metrics_path(stage):
     return f"metrics/{stage}.json"
+
+
+def checkpoint_path(step):
+    return f"{CHECKPOINTS}/step_{step:06d}.safetensors"
+
+
+def checkpoint_paths():
+    """The run's intermediate checkpoints, in step order."""
+    found = Path(CHECKPOINTS).glob("step_*.safetensors")
+    return sorted((str(p) for p in found), key=lambda p: int(Path(p).stem[5:]))
 
 
 @contextmanager
@@ -72,12 +86,16 @@ def read_npy(path):
         raise PipelineError(_rerun_hint(path)) from None
 
 
-def read_vocab(path=VOCAB):
+def read_json(path):
     try:
         with open(path, encoding="utf-8") as f:
-            vocab = json.load(f)
+            return json.load(f)
     except (OSError, ValueError):
         raise PipelineError(_rerun_hint(path)) from None
+
+
+def read_vocab(path=VOCAB):
+    vocab = read_json(path)
     if (not isinstance(vocab, list) or not vocab or vocab[0] != "."
             or not all(isinstance(s, str) and len(s) == 1 for s in vocab)
             or len(set(vocab)) != len(vocab)):
@@ -116,28 +134,32 @@ def read_names_file(path):
         raise PipelineError(f"{path} cannot be read ({e.strerror}); check its permissions") from None
 
 
-def save_checkpoint(path, W, meta):
+def checkpoint_bytes(W, meta):
     from safetensors.numpy import save
     # One metadata key: safetensors writes several keys in hash order, which
     # would make the file's bytes differ between identical runs.
-    data = save({"W": np.ascontiguousarray(W, dtype=np.float32)},
+    return save({"W": np.ascontiguousarray(W, dtype=np.float32)},
                 metadata={"pipeline": json.dumps(meta, sort_keys=True, allow_nan=False)})
+
+
+def write_bytes(path, data):
     with atomic(path, binary=True) as f:
         f.write(data)
 
 
-def load_checkpoint(path=MODEL):
-    """Return (W, meta) after checking that W is a finite V×V matrix for meta['vocab']."""
-    from safetensors import SafetensorError, safe_open
+def parse_checkpoint(data, path):
+    """(W, meta) from a checkpoint's bytes, after checking that W is a finite
+    V×V matrix for meta['vocab']. Never unpickles: safetensors is a JSON header
+    and raw little-endian numbers."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
     bad = (f"{path} is not a checkpoint of this pipeline (%s); "
            "run `dvc repro -f train` to rebuild it")
     try:
-        with safe_open(path, framework="numpy") as f:
-            meta = json.loads((f.metadata() or {})["pipeline"])
-            W = f.get_tensor("W")
-    except FileNotFoundError:
-        raise PipelineError(_rerun_hint(path)) from None
-    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
+        size = int.from_bytes(data[:8], "little")
+        meta = json.loads(json.loads(data[8:8 + size])["__metadata__"]["pipeline"])
+        W = load(data)["W"]
+    except (SafetensorError, ValueError, KeyError, TypeError) as e:
         raise PipelineError(bad % f"{type(e).__name__}: {e}".splitlines()[0]) from None
     vocab = meta.get("vocab") if isinstance(meta, dict) else None
     if not isinstance(vocab, list) or W.dtype != np.float32 or W.shape != (len(vocab), len(vocab)):
@@ -147,16 +169,29 @@ def load_checkpoint(path=MODEL):
     return W, meta
 
 
-def load_model(vocab):
-    """W of the trained checkpoint, refusing one trained on another vocabulary."""
-    W, meta = load_checkpoint(MODEL)
+def load_checkpoint(path=MODEL):
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        raise PipelineError(_rerun_hint(path)) from None
+    return parse_checkpoint(data, path)
+
+
+def load_model(vocab, path=MODEL):
+    """(W, meta) of a checkpoint, refusing one trained on another vocabulary."""
+    W, meta = load_checkpoint(path)
     if meta["vocab"] != vocab:
-        raise PipelineError(f"{MODEL} was trained on another vocabulary than {VOCAB}; "
+        raise PipelineError(f"{path} was trained on another vocabulary than {VOCAB}; "
                             "run `dvc repro` to retrain it")
-    return W
+    return W, meta
+
+
+def md5_bytes(data):
+    return hashlib.md5(data).hexdigest()
 
 
 def md5(path):
+    """The file's md5, as dvc.lock records it (an identity check, not a security one)."""
     h = hashlib.md5()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -26,7 +26,7 @@ def main():
     p = params.load()["compare"]
     vocab = artifacts.read_vocab()
     counts = artifacts.read_counts(len(vocab))
-    metrics, p_count, p_neural, fitted = compare(counts, artifacts.load_model(vocab),
+    metrics, p_count, p_neural, fitted = compare(counts, artifacts.load_model(vocab)[0],
                                                  p["smoothing"], p["fit"])
     V = len(vocab)
     table = pd.DataFrame({"prev": np.repeat(vocab, V), "next": np.tile(vocab, V),

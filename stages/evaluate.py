@@ -10,7 +10,14 @@ def main():
     params.load()
     vocab = artifacts.read_vocab()
     counts = artifacts.read_counts(len(vocab))
-    nlls = split_nlls(counts, log_softmax(artifacts.load_model(vocab)))
+    nlls = split_nlls(counts, log_softmax(artifacts.load_model(vocab)[0]))
+    # The notebook's "loss at step 0/50/100/..." table, for every checkpoint.
+    rows = []
+    for path in artifacts.checkpoint_paths():
+        W, meta = artifacts.load_model(vocab, path)
+        at = split_nlls(counts, log_softmax(W))
+        rows.append(f"{meta['step']},{at['train']:.7g},{at['dev']:.7g},{at['test']:.7g}\n")
+    artifacts.write_text(artifacts.EVAL_STEPS, "step,train,dev,test\n" + "".join(rows))
     metrics = {split: {"nll": v, "perplexity": math.exp(v)} for split, v in nlls.items()}
     artifacts.write_json(artifacts.metrics_path("evaluate"), metrics)
     progress("evaluate", " ".join(f"{k}={v:.4f}" for k, v in nlls.items()))

@@ -1,5 +1,5 @@
 """Stage 1: names file -> vocabulary + bigram pairs."""
-from stages import artifacts, params
+from stages import artifacts, lineage, params
 from stages.cli import progress, run
 from stages.core import encode, parse_names
 
@@ -11,6 +11,8 @@ def main():
     vocab, pairs = encode(names)
     artifacts.write_json(artifacts.VOCAB, vocab)
     artifacts.write_npy(artifacts.PAIRS, pairs)
+    artifacts.write_json(artifacts.PREPARE_LINEAGE, [lineage.record(
+        "prepare", {"data": p["data"]}, [path], [artifacts.VOCAB, artifacts.PAIRS])])
     artifacts.write_json(artifacts.metrics_path("prepare"),
                          {"names": len(names), "pairs": pairs.shape[1], "vocab_size": len(vocab)})
     progress("prepare", f"{len(names)} names, {pairs.shape[1]} pairs, {len(vocab)} symbols")

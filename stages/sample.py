@@ -8,7 +8,7 @@ def main():
     p = params.load()
     s = p["sample"]
     vocab = artifacts.read_vocab()
-    W = artifacts.load_model(vocab)
+    W = artifacts.load_model(vocab)[0]
     seqs = sample(log_softmax(W), s["count"], s["seed"], s["max_length"])
     drawn = ["".join(vocab[i] for i in seq) for seq in seqs]
     path = p["data"]["names"]

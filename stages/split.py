@@ -1,7 +1,7 @@
 """Stage 2: seeded train/dev/test split of the pairs (or of whole names)."""
 import numpy as np
 
-from stages import artifacts, params
+from stages import artifacts, lineage, params
 from stages.cli import PipelineError, progress, run
 from stages.core import assign_split, name_of_pair, split_counts
 
@@ -25,6 +25,8 @@ def main():
     p = params.load()["split"]
     vocab = artifacts.read_vocab()
     pairs = artifacts.read_pairs(len(vocab))
+    chain = artifacts.read_json(artifacts.PREPARE_LINEAGE)
+    lineage.check_recorded(chain, [artifacts.VOCAB, artifacts.PAIRS], artifacts.PREPARE_LINEAGE)
     assign = split_pairs(pairs, p["seed"], p["train"], p["dev"], p["unit"])
     counts = split_counts(pairs, assign, len(vocab))
     sizes = {name: int(counts[i].sum()) for i, name in enumerate(artifacts.SPLITS)}
@@ -35,6 +37,9 @@ def main():
                             "use a larger names file or other fractions")
     artifacts.write_npy(artifacts.SPLIT, assign)
     artifacts.write_npy(artifacts.COUNTS, counts)
+    artifacts.write_json(artifacts.SPLIT_LINEAGE, chain + [lineage.record(
+        "split", {"split": p}, [artifacts.VOCAB, artifacts.PAIRS],
+        [artifacts.SPLIT, artifacts.COUNTS])])
     artifacts.write_json(artifacts.metrics_path("split"), sizes)
     progress("split", f"by {p['unit']}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " pairs")
 

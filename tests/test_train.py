@@ -24,14 +24,14 @@ def pipeline_train_counts(words):
 def test_counts_training_equals_the_notebooks_one_hot_loop(steps):
     V, (xs, ys) = notebook_train_split(NOTEBOOK_NAMES)
     W_ref, losses_ref = notebook.train(xs, ys, V, steps)
-    W, curve = fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=50.0, reg=0.01, steps=steps)
+    W, curve, _ = fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=50.0, reg=0.01, steps=steps)
     assert W.shape == (V, V) == (21, 21)
     np.testing.assert_allclose(W, W_ref.numpy(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(curve[:steps, 0], losses_ref, rtol=0, atol=1e-5)
 
 
 def test_loss_curve_terms_add_up_and_decrease():
-    W, curve = fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=50.0, reg=0.01, steps=200)
+    W, curve, _ = fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=50.0, reg=0.01, steps=200)
     np.testing.assert_allclose(curve[:, 0], curve[:, 1] + curve[:, 2], rtol=1e-6)
     # The final regulariser term is reg·mean(W²) of the returned W.
     assert curve[-1, 2] == pytest.approx(0.01 * float((W.astype(np.float64) ** 2).mean()), rel=1e-5)
@@ -45,8 +45,33 @@ def test_training_that_diverges_stops_with_the_step_and_advice():
 
 def test_seed_changes_the_initialisation_and_reruns_are_identical():
     counts = pipeline_train_counts(NOTEBOOK_NAMES)
-    a, _ = fit(counts, seed=1, lr=10, reg=0.01, steps=5)
-    b, _ = fit(counts, seed=1, lr=10, reg=0.01, steps=5)
-    c, _ = fit(counts, seed=2, lr=10, reg=0.01, steps=5)
+    a, _, _ = fit(counts, seed=1, lr=10, reg=0.01, steps=5)
+    b, _, _ = fit(counts, seed=1, lr=10, reg=0.01, steps=5)
+    c, _, _ = fit(counts, seed=2, lr=10, reg=0.01, steps=5)
     assert a.tobytes() == b.tobytes()
     assert not np.array_equal(a, c)
+
+
+def test_snapshots_are_the_weights_at_each_checkpoint_step():
+    counts = pipeline_train_counts(NOTEBOOK_NAMES)
+    W, _, snaps = fit(counts, seed=42, lr=50, reg=0.01, steps=120, every=50)
+    assert sorted(snaps) == [0, 50, 100, 120]
+    assert snaps[120].tobytes() == W.tobytes()
+    for step in (0, 50, 100):
+        alone, _, _ = fit(counts, seed=42, lr=50, reg=0.01, steps=step)
+        assert snaps[step].tobytes() == alone.tobytes()
+
+
+def test_training_does_not_depend_on_the_number_of_threads():
+    import torch
+    # Large enough (V² = 160,000) for torch to split its reductions across threads.
+    counts = np.random.default_rng(0).integers(0, 1000, (400, 400))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one, _, _ = fit(counts, seed=42, lr=50, reg=0.01, steps=200)
+        torch.set_num_threads(max(2, before))
+        many, _, _ = fit(counts, seed=42, lr=50, reg=0.01, steps=200)
+    finally:
+        torch.set_num_threads(before)
+    assert one.tobytes() == many.tobytes()
