@@ -165,14 +165,21 @@ def _dir_manifest(md5):
 
 
 def _locked_files(lock):
-    """[(stage, path, md5)] of every dep and out in dvc.lock, files inside
-    directory outs included when the DVC cache has the directory's manifest."""
+    """[(stage, path, md5)] of what dvc.lock says each stage produced (files inside
+    directory outs too, when the DVC cache has the directory's manifest), and of
+    the external inputs no stage produces, such as the names file."""
+    stages = (lock or {}).get("stages", {})
     out = []
-    for stage, entry in (lock or {}).get("stages", {}).items():
-        for item in entry.get("deps", []) + entry.get("outs", []):
+    for stage, entry in stages.items():
+        for item in entry.get("outs", []):
             out.append((stage, item["path"], item.get("md5")))
             for rel, md5 in _dir_manifest(item.get("md5")).items():
                 out.append((stage, f"{item['path']}/{rel}", md5))
+    produced = {path for _, path, _ in out}
+    for stage, entry in stages.items():
+        for item in entry.get("deps", []):
+            if item["path"] not in produced and not item["path"].startswith("stages/"):
+                out.append((stage, item["path"], item.get("md5")))
     return out
 
 
@@ -219,10 +226,16 @@ def verify(path, data, meta, src):
     if meta["step"] == steps:
         homes.append(artifacts.MODEL)
     for home in homes:
-        compare(f"checkpoint {path} vs {home} {src.label} md5", own, _digest(src.read(home)))
+        checks += 1
+        found = _digest(src.read(home))
+        if found != own:
+            problems.append(f"{path}: md5 {own}, but {home} {src.label} has md5 {found}")
         for lock_stage, lock_path, lock_md5 in locked:
             if lock_path == home:
-                compare(f"dvc.lock {lock_stage} {home} md5", lock_md5, own)
+                checks += 1
+                if lock_md5 != own:
+                    problems.append(f"{path}: md5 {own}, but dvc.lock ({lock_stage}) records "
+                                    f"{lock_md5} for {home}")
     if meta["previous"]:
         prev = meta["previous"]
         compare(f"previous checkpoint {prev['path']} md5", prev["md5"],
