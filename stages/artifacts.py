@@ -48,6 +48,9 @@ def checkpoint_paths():
 def atomic(path, binary=False):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A run killed mid-write leaves its temporary file behind; the next one clears it.
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     kwargs = {} if binary else {"encoding": "utf-8", "newline": "\n"}
     try:

@@ -23,7 +23,8 @@ def _line_of(text, index):
 
 def parse_names(data, source):
     """Names from the bytes of a names file: one per line, UTF-8, surrounding
-    whitespace and blank lines ignored, CRLF and a leading BOM accepted."""
+    whitespace and blank lines ignored, CRLF (or CR) line ends and a leading BOM
+    accepted."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -32,6 +33,7 @@ def parse_names(data, source):
         line = data.count(b"\n", 0, e.start) + 1
         raise PipelineError(f"{source} line {line}: byte 0x{data[e.start]:02x} is not UTF-8; "
                             "save the file as UTF-8") from None
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     stripped = "\n".join(line.strip() for line in text.split("\n"))
     dot = stripped.find(BOUNDARY)
     if dot >= 0:
@@ -81,12 +83,17 @@ def name_of_pair(xs):
     return np.cumsum(xs == 0) - 1
 
 
+def split_sizes(n, train, dev):
+    """Units in train, dev and test: int(train·n), int(dev·n) and the rest, as the notebook."""
+    n_train, n_dev = int(train * n), int(dev * n)
+    return n_train, n_dev, n - n_train - n_dev
+
+
 def assign_split(perm, train, dev):
     """Split id (0 train, 1 dev, 2 test) of each of len(perm) units: the first
-    int(train·n) of the permutation train, the next int(dev·n) dev, the rest test."""
-    n = len(perm)
-    n_train, n_dev = int(train * n), int(dev * n)
-    assign = np.full(n, 2, dtype=np.uint8)
+    n_train of the permutation train, the next n_dev dev, the rest test."""
+    n_train, n_dev, _ = split_sizes(len(perm), train, dev)
+    assign = np.full(len(perm), 2, dtype=np.uint8)
     assign[perm[:n_train]] = 0
     assign[perm[n_train:n_train + n_dev]] = 1
     return assign

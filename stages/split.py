@@ -1,9 +1,7 @@
 """Stage 2: seeded train/dev/test split of the pairs (or of whole names)."""
-import numpy as np
-
 from stages import artifacts, lineage, params
 from stages.cli import PipelineError, progress, run
-from stages.core import assign_split, name_of_pair, split_counts
+from stages.core import assign_split, name_of_pair, split_counts, split_sizes
 
 
 def permutation(n, seed):
@@ -21,20 +19,27 @@ def split_pairs(pairs, seed, train, dev, unit):
     return assign_split(permutation(int(owner[-1]) + 1, seed), train, dev)[owner]
 
 
+def check_sizes(n, train, dev, unit):
+    """Refuse fractions that leave a split without a single unit."""
+    sizes = dict(zip(artifacts.SPLITS, split_sizes(n, train, dev)))
+    empty = [name for name, size in sizes.items() if size < 1]
+    if empty:
+        raise PipelineError(f"params.yaml: split.train = {train}, split.dev = {dev} leave the "
+                            f"{' and '.join(empty)} split empty for {n} {unit}; use other fractions "
+                            "or a larger names file")
+
+
 def main():
     p = params.load()["split"]
     vocab = artifacts.read_vocab()
     pairs = artifacts.read_pairs(len(vocab))
     chain = artifacts.read_json(artifacts.PREPARE_LINEAGE)
     lineage.check_recorded(chain, [artifacts.VOCAB, artifacts.PAIRS], artifacts.PREPARE_LINEAGE)
+    units = pairs.shape[1] if p["unit"] == "pairs" else int((pairs[0] == 0).sum())
+    check_sizes(units, p["train"], p["dev"], p["unit"])
     assign = split_pairs(pairs, p["seed"], p["train"], p["dev"], p["unit"])
     counts = split_counts(pairs, assign, len(vocab))
     sizes = {name: int(counts[i].sum()) for i, name in enumerate(artifacts.SPLITS)}
-    empty = [name for name, size in sizes.items() if size == 0]
-    if empty:
-        raise PipelineError(f"params.yaml: split.train={p['train']}, split.dev={p['dev']} leave the "
-                            f"{' and '.join(empty)} split empty on this names file; "
-                            "use a larger names file or other fractions")
     artifacts.write_npy(artifacts.SPLIT, assign)
     artifacts.write_npy(artifacts.COUNTS, counts)
     artifacts.write_json(artifacts.SPLIT_LINEAGE, chain + [lineage.record(

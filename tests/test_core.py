@@ -5,10 +5,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stages.cli import PipelineError
 from stages.compare import compare
 from stages.core import (count_probs, encode, index_dtype, log_softmax, mean_kl, name_of_pair,
-                         parse_names, sample, split_counts, split_nlls)
+                         sample, split_counts, split_nlls)
 from stages.split import split_pairs
 from tests import notebook
 from tests.conftest import NOTEBOOK_NAMES
@@ -41,23 +40,6 @@ def test_vocabulary_is_data_driven_and_index_width_follows_it():
     assert len(vocab) == 1 + len(set("".join(names)))
     assert pairs.dtype == np.uint16
     assert index_dtype(256) == np.uint8 and index_dtype(257) == np.uint16
-
-
-def test_parse_names_ignores_whitespace_blank_lines_crlf_and_bom():
-    data = "\ufeff emma \r\n\r\n\tava\r\nmary ann\n".encode("utf-8")
-    assert parse_names(data, "f") == ["emma", "ava", "mary ann"]
-
-
-@pytest.mark.parametrize("data, message", [
-    (b"", r"^f has no names"),
-    (b"\n \r\n\t\n", r"^f has no names"),
-    (b"emma\nava\n\xff\xfe\n", r"^f line 3: byte 0xff is not UTF-8"),
-    (b"emma\nj.r.\n", r"^f line 2: 'j.r.' contains '.'"),
-    (b"emma\nan\tna\n", r"^f line 2: control character U\+0009"),
-])
-def test_parse_names_rejects_with_the_line(data, message):
-    with pytest.raises(PipelineError, match=message):
-        parse_names(data, "f")
 
 
 def test_split_matches_the_notebooks_randperm_split():
