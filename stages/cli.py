@@ -24,3 +24,12 @@ def run(main):
 def progress(stage, message):
     # One line per phase keeps `dvc repro` output readable at any size.
     print(f"[{stage}] {message}", flush=True)
+
+
+def bar(stage, done, total, width=30):
+    # Redrawn in place, and only on a terminal: in a log it would be noise.
+    if not sys.stdout.isatty():
+        return
+    filled = width * done // max(total, 1)
+    print(f"\r[{stage}] {'#' * filled}{'.' * (width - filled)} {done}/{total}",
+          end="\n" if done == total else "", flush=True)

@@ -2,10 +2,10 @@
 import numpy as np
 
 from stages import artifacts, lineage, params
-from stages.cli import PipelineError, progress, run
+from stages.cli import PipelineError, bar, progress, run
 
 
-def fit(counts, seed, lr, reg, steps, every=None):
+def fit(counts, seed, lr, reg, steps, every=None, show_progress=False):
     """Plain gradient descent on W, initialised torch.randn(V, V) under `seed`,
     minimising cross-entropy over the counted pairs + reg·mean(W²).
 
@@ -25,7 +25,10 @@ def fit(counts, seed, lr, reg, steps, every=None):
     W = torch.randn(V, V, generator=torch.Generator().manual_seed(seed))
     curve = np.empty((steps + 1, 3))
     snapshots = {}
+    tick = max(1, steps // 50)
     for step in range(steps + 1):
+        if show_progress and (step % tick == 0 or step == steps):
+            bar("train", step, steps)
         logp = torch.log_softmax(W, dim=1)
         ce = -(C * logp).sum() / n
         rg = reg * (W * W).mean()
@@ -53,7 +56,7 @@ def main():
     lineage.check_recorded(chain, [artifacts.VOCAB, artifacts.COUNTS], artifacts.SPLIT_LINEAGE)
     chain = chain + [lineage.record("train", {"train": t}, [artifacts.VOCAB, artifacts.COUNTS], [])]
     W, curve, snapshots = fit(counts[0], t["seed"], t["lr"], t["reg"], t["steps"],
-                              every=t["checkpoint_every"])
+                              every=t["checkpoint_every"], show_progress=True)
     # Every checkpoint carries its whole lineage and the digest of the one
     # before it, so a copy found anywhere can still be audited (stages.lineage).
     common = {"vocab": vocab, "lineage": chain, "code": lineage.code_identity(),
