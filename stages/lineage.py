@@ -199,25 +199,24 @@ def verify(path, data, meta, src):
     if lock is None:
         problems.append(f"dvc.lock: not found {src.label}; run `dvc repro`")
     locked = _locked_files(lock)
-    found_md5 = {}
+    recorded_files = {}
     for stage in meta["lineage"]:
         name = stage["stage"]
-        recorded_params = _flatten(stage["params"])
         entry = (lock or {}).get("stages", {}).get(name)
+        if lock is not None and entry is None:
+            problems.append(f"dvc.lock: no {name} stage; run `dvc repro`")
         locked_params = _flatten(entry.get("params", {}).get("params.yaml")) if entry else {}
-        for key, value in recorded_params.items():
+        for key, value in _flatten(stage["params"]).items():
             compare(f"params.yaml {key}", value, params.get(key, "missing"))
             if entry is not None:
                 compare(f"dvc.lock {name} param {key}", value, locked_params.get(key, "missing"))
-        if lock is not None and entry is None:
-            problems.append(f"dvc.lock: no {name} stage; run `dvc repro`")
         for file, digest in {**stage["inputs"], **stage["outputs"]}.items():
-            if file not in found_md5:
-                found_md5[file] = _digest(src.read(file))
-            compare(f"{file} md5", digest, found_md5[file])
-            for lock_stage, lock_path, lock_md5 in locked:
-                if lock_path == file:
-                    compare(f"dvc.lock {lock_stage} {file} md5", digest, lock_md5)
+            recorded_files.setdefault(file, digest)  # one stage's output is the next one's input
+    for file, digest in recorded_files.items():
+        compare(f"{file} md5", digest, _digest(src.read(file)))
+        for lock_stage, lock_path, lock_md5 in locked:
+            if lock_path == file:
+                compare(f"dvc.lock {lock_stage} {file} md5", digest, lock_md5)
 
     # The checkpoint file itself: where the run put it, and what dvc.lock says it is.
     own = artifacts.md5_bytes(data)
@@ -315,6 +314,9 @@ def main(argv=None):
         print(json.dumps({"path": args.checkpoint, "md5": artifacts.md5_bytes(data), **meta},
                          indent=2, sort_keys=True) if args.json else describe(args.checkpoint, data, meta))
         return
+    if not Path("dvc.yaml").is_file():
+        raise PipelineError("--verify compares with the project: run it from the project root, "
+                            "where dvc.yaml is")
     problems, checks = verify(args.checkpoint, data, meta, src)
     if args.json:
         print(json.dumps({"path": args.checkpoint, "ok": not problems, "checks": checks,

@@ -81,7 +81,9 @@ def test_verify_passes_on_a_fresh_run(trained):
 def test_verify_catches_an_edited_names_file(trained):
     with open(trained / "data/names.txt", "a") as f:
         f.write("zelda\n")
-    assert_disagrees(lineage(trained, "--verify", MODEL), r"^data/names.txt md5: recorded")
+    result = lineage(trained, "--verify", MODEL)
+    assert_disagrees(result, r"^data/names.txt md5: recorded '\w+', found '\w+'$")
+    assert result.stdout.count("\n") == 1  # the one thing that changed, said once
 
 
 def test_verify_catches_a_param_not_yet_reproduced(trained):
