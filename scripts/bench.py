@@ -47,6 +47,7 @@ BIN = os.path.dirname(sys.executable)  # the venv's bin, not resolved: dvc.yaml'
 ENV = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
        "PATH": BIN + os.pathsep + os.environ.get("PATH", ""), "DVC_NO_ANALYTICS": "1"}
 MiB = 1024
+COMMIT = None  # the HEAD measured, fixed at start: commits made meanwhile do not leak in
 
 
 def median(xs):
@@ -79,8 +80,9 @@ def ran(output):
 
 
 def clone(dst, names):
-    """A git clone of the project's HEAD with data.names = names, committed."""
+    """A git clone of the project at COMMIT with data.names = names, committed."""
     sh("git", "clone", "-q", str(ROOT), str(dst), cwd="/")
+    sh("git", "reset", "-q", "--hard", COMMIT, cwd=dst)
     for key, value in (("user.name", "bench"), ("user.email", "bench@example.com"),
                        ("commit.gpgsign", "false")):
         sh("git", "config", key, value, cwd=dst)
@@ -140,7 +142,7 @@ def machine():
     mem = int(next(line.split()[1] for line in open("/proc/meminfo")
                    if line.startswith("MemTotal"))) / 1024**2
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in ("torch", "numpy", "dvc"))
-    head = sh("git", "rev-parse", "--short", "HEAD", cwd=ROOT).strip()
+    head = COMMIT[:7]
     dirty = sh("git", "status", "--porcelain", "--", "stages", cwd=ROOT).split()[1::2]
     print(f"machine: {cpu}, {os.cpu_count()} cores, {mem:.1f} GiB RAM; "
           f"python {platform.python_version()}, {versions}; "
@@ -340,6 +342,8 @@ def main():
         a.repeats, a.big_repeats, a.sizes = 1, 1, "100000"
     names_path = a.names.resolve()
     skip = set(filter(None, a.skip.split(",")))
+    global COMMIT
+    COMMIT = sh("git", "rev-parse", "HEAD", cwd=ROOT).strip()
     machine()
     tr = None if "training" in skip else bench_training(names_path, a.repeats)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:

@@ -1,4 +1,5 @@
 """Stage 5: the neural model against the count-based bigram matrix P."""
+import csv
 import io
 
 import numpy as np
@@ -32,12 +33,18 @@ def heatmap(matrix, vocab, title, diverging=False):
     limit = float(np.abs(matrix).max()) or 1.0
     image = ax.imshow(matrix, cmap="RdBu_r" if diverging else "viridis",
                       vmin=-limit if diverging else 0, vmax=limit)
-    if len(vocab) <= 60:  # beyond that, labels overlap into a grey smear
-        ticks = range(len(vocab))
-        ax.set_xticks(ticks, labels=vocab)
-        ax.set_yticks(ticks, labels=vocab)
-    ax.set_xlabel("next")
-    ax.set_ylabel("previous")
+    # Symbols as plain text, not tick labels: matplotlib builds a costly Tick object
+    # per label, and compare runs on every `dvc exp run`. Beyond ~60 symbols labels
+    # overlap into a grey smear, so they are left out.
+    ax.set_xticks([])
+    ax.set_yticks([])
+    V = len(vocab)
+    if V <= 60:
+        for i, symbol in enumerate(vocab):
+            ax.text(i, V - 0.3, symbol, ha="center", va="top")
+            ax.text(-0.9, i, symbol, ha="right", va="center")
+    ax.set_xlabel("next", labelpad=18)
+    ax.set_ylabel("previous", labelpad=20)
     ax.set_title(title)
     fig.colorbar(image, ax=ax)
     buffer = io.BytesIO()
@@ -45,19 +52,26 @@ def heatmap(matrix, vocab, title, diverging=False):
     return buffer.getvalue()
 
 
+def bigram_table(vocab, fitted, p_count, p_neural):
+    """CSV of prev,next,count,p_count,p_neural for every pair of symbols, in the
+    format of pandas' to_csv(index=False, float_format="%.8g") (a test checks),
+    without paying for importing pandas on every experiment."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["prev", "next", "count", "p_count", "p_neural"])
+    V = len(vocab)
+    writer.writerows([vocab[i], vocab[j], fitted[i, j], f"{p_count[i, j]:.8g}",
+                      f"{p_neural[i, j]:.8g}"] for i in range(V) for j in range(V))
+    return out.getvalue()
+
+
 def main():
-    import pandas as pd
     p = params.load()["compare"]
     vocab = artifacts.read_vocab()
     counts = artifacts.read_counts(len(vocab))
     metrics, p_count, p_neural, fitted = compare(counts, artifacts.load_model(vocab)[0],
                                                  p["smoothing"], p["fit"])
-    V = len(vocab)
-    table = pd.DataFrame({"prev": np.repeat(vocab, V), "next": np.tile(vocab, V),
-                          "count": fitted.ravel(), "p_count": p_count.ravel(),
-                          "p_neural": p_neural.ravel()})
-    with artifacts.atomic(artifacts.BIGRAMS) as f:
-        table.to_csv(f, index=False, float_format="%.8g", lineterminator="\n")
+    artifacts.write_text(artifacts.BIGRAMS, bigram_table(vocab, fitted, p_count, p_neural))
     fitted_on = "train split" if p["fit"] == "train" else "all pairs"
     for path, matrix, title, diverging in (
             (artifacts.HEATMAP_COUNT, p_count, f"count-based P (add-{p['smoothing']:g}, {fitted_on})", False),

@@ -99,11 +99,15 @@ def assign_split(perm, train, dev):
     return assign
 
 
-def split_counts(pairs, assign, V):
+def split_counts(pairs, assign, V, chunk=1 << 22):
     """(3, V, V) bigram counts of the train, dev and test pairs."""
-    xs, ys = pairs.astype(np.int64)
-    flat = assign.astype(np.int64) * (V * V) + xs * V + ys
-    return np.bincount(flat, minlength=3 * V * V).reshape(3, V, V)
+    # In chunks: int64 copies of all N pairs would be the stage's peak memory.
+    counts = np.zeros(3 * V * V, dtype=np.int64)
+    for i in range(0, pairs.shape[1], chunk):
+        xs, ys = pairs[:, i:i + chunk].astype(np.int64)
+        flat = assign[i:i + chunk].astype(np.int64) * (V * V) + xs * V + ys
+        counts += np.bincount(flat, minlength=3 * V * V)
+    return counts.reshape(3, V, V)
 
 
 def log_softmax(W):

@@ -1,3 +1,4 @@
+import io
 import math
 
 import numpy as np
@@ -5,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stages.compare import compare
+from stages.compare import bigram_table, compare
 from stages.core import (count_probs, encode, index_dtype, log_softmax, mean_kl, name_of_pair,
                          sample, split_counts, split_nlls)
 from stages.split import split_pairs
@@ -104,3 +105,28 @@ def test_sample_follows_the_model_and_is_seeded():
     assert sample(logp, 20, 7, 50) == sample(logp, 20, 7, 50)
     assert sample(logp, 20, 7, 50) != sample(logp, 20, 8, 50)
     assert all(len(s) <= 3 for s in sample(logp, 50, 1, max_length=3))
+
+
+def test_split_counts_in_chunks_equal_one_pass():
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, 30, size=(2, 10_007)).astype(np.uint8)
+    assign = rng.integers(0, 3, size=10_007).astype(np.uint8)
+    expected = np.zeros((3, 30, 30), dtype=np.int64)
+    np.add.at(expected, (assign, pairs[0], pairs[1]), 1)
+    assert np.array_equal(split_counts(pairs, assign, 30, chunk=1000), expected)
+    assert np.array_equal(split_counts(pairs, assign, 30), expected)
+
+
+def test_bigram_table_is_what_pandas_writes():
+    import pandas as pd
+    vocab = [".", " ", ",", '"', "'", "a", "é"]
+    V = len(vocab)
+    rng = np.random.default_rng(0)
+    fitted, p_count, p_neural = rng.integers(0, 1000, (V, V)), rng.random((V, V)), rng.random((V, V)) / 7
+    frame = pd.DataFrame({"prev": np.repeat(vocab, V), "next": np.tile(vocab, V),
+                          "count": fitted.ravel(), "p_count": p_count.ravel(),
+                          "p_neural": p_neural.ravel()})
+    expected = frame.to_csv(index=False, float_format="%.8g", lineterminator="\n")
+    assert bigram_table(vocab, fitted, p_count, p_neural) == expected
+    back = pd.read_csv(io.StringIO(expected), keep_default_na=False)
+    assert back["prev"].tolist() == list(np.repeat(vocab, V))
