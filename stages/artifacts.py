@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from stages.cli import PipelineError
-from stages.core import SPLITS  # noqa: F401  (re-exported: stages name splits via artifacts)
 
 VOCAB = "data/prepared/vocab.json"
 PAIRS = "data/prepared/pairs.npy"

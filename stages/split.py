@@ -1,7 +1,7 @@
 """Stage 2: seeded train/dev/test split of the pairs (or of whole names)."""
 from stages import artifacts, lineage, params
 from stages.cli import PipelineError, progress, run
-from stages.core import assign_split, name_of_pair, split_counts, split_sizes
+from stages.core import SPLITS, assign_split, name_of_pair, split_counts, split_sizes
 
 
 def permutation(n, seed):
@@ -21,7 +21,7 @@ def split_pairs(pairs, seed, train, dev, unit):
 
 def check_sizes(n, train, dev, unit):
     """Refuse fractions that leave a split without a single unit."""
-    sizes = dict(zip(artifacts.SPLITS, split_sizes(n, train, dev)))
+    sizes = dict(zip(SPLITS, split_sizes(n, train, dev)))
     empty = [name for name, size in sizes.items() if size < 1]
     if empty:
         raise PipelineError(f"params.yaml: split.train = {train}, split.dev = {dev} leave the "
@@ -39,7 +39,7 @@ def main():
     check_sizes(units, p["train"], p["dev"], p["unit"])
     assign = split_pairs(pairs, p["seed"], p["train"], p["dev"], p["unit"])
     counts = split_counts(pairs, assign, len(vocab))
-    sizes = {name: int(counts[i].sum()) for i, name in enumerate(artifacts.SPLITS)}
+    sizes = {name: int(counts[i].sum()) for i, name in enumerate(SPLITS)}
     artifacts.write_npy(artifacts.SPLIT, assign)
     artifacts.write_npy(artifacts.COUNTS, counts)
     artifacts.write_json(artifacts.SPLIT_LINEAGE, chain + [lineage.record(

@@ -1,4 +1,6 @@
 """Stage 3: train the V×V weight matrix W by gradient descent on the train split."""
+import os
+
 import numpy as np
 
 from stages import artifacts, lineage, params
@@ -61,6 +63,9 @@ def main():
     # before it, so a copy found anywhere can still be audited (stages.lineage).
     common = {"vocab": vocab, "lineage": chain, "code": lineage.code_identity(),
               "versions": lineage.versions()}
+    written = {artifacts.checkpoint_path(step) for step in snapshots}
+    for stale in set(artifacts.checkpoint_paths()) - written:  # from an earlier, longer run
+        os.unlink(stale)
     previous = None
     for step, W_step in snapshots.items():
         loss, ce, rg = (float(v) for v in curve[step])

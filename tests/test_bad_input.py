@@ -269,3 +269,10 @@ def test_killed_mid_write_leaves_whole_files_and_repro_completes(repo):
     assert read_json(repo / "metrics/prepare.json")["names"] == 300_000
     leftovers = [p for p in repo.rglob(".*.tmp") if ".dvc" not in p.parts]
     assert leftovers == []
+
+
+def test_a_shorter_rerun_leaves_no_stale_checkpoints(trained):
+    set_params(trained, train__steps=120)
+    stage(trained, "train")
+    steps = sorted(p.name for p in (trained / "models/checkpoints").iterdir())
+    assert steps == [f"step_{s:06d}.safetensors" for s in (0, 50, 100, 120)]
