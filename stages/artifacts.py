@@ -8,6 +8,7 @@ checkpoint is safetensors, so loading an artifact cannot execute code.
 import hashlib
 import json
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,8 +42,10 @@ def checkpoint_path(step):
 
 
 def checkpoint_paths():
-    """The run's intermediate checkpoints, in step order."""
-    found = Path(CHECKPOINTS).glob("step_*.safetensors")
+    """The run's intermediate checkpoints, in step order. Other files a user puts
+    there (step_best.safetensors, a copy) are neither scored nor removed."""
+    found = [p for p in Path(CHECKPOINTS).glob("step_*.safetensors")
+             if re.fullmatch(r"step_\d{6,}\.safetensors", p.name)]
     return sorted((str(p) for p in found), key=lambda p: int(Path(p).stem[5:]))
 
 
@@ -152,10 +155,32 @@ def write_bytes(path, data):
         f.write(data)
 
 
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_meta(meta):
+    """The metadata train writes: what the stages and stages.lineage rely on."""
+    if not isinstance(meta, dict) or not isinstance(meta.get("vocab"), list):
+        return False
+    chain, previous, code = meta.get("lineage"), meta.get("previous"), meta.get("code")
+    links = isinstance(chain, list) and chain and all(
+        isinstance(r, dict) and isinstance(r.get("stage"), str)
+        and all(isinstance(r.get(k), dict) for k in ("params", "inputs", "outputs")) for r in chain)
+    train = links and chain[-1]["stage"] == "train" and chain[-1]["params"].get("train")
+    return bool(
+        links and isinstance(train, dict) and {"seed", "lr", "reg", "steps"} <= train.keys()
+        and isinstance(meta.get("step"), int) and not isinstance(meta["step"], bool)
+        and meta["step"] >= 0 and all(_is_number(meta.get(k)) for k in ("loss", "ce", "reg"))
+        and (previous is None or isinstance(previous, dict) and {"path", "md5"} <= previous.keys())
+        and isinstance(code, dict) and {"commit", "dirty"} <= code.keys()
+        and isinstance(meta.get("versions"), dict))
+
+
 def parse_checkpoint(data, path):
-    """(W, meta) from a checkpoint's bytes, after checking that W is a finite
-    V×V matrix for meta['vocab']. Never unpickles: safetensors is a JSON header
-    and raw little-endian numbers."""
+    """(W, meta) from a checkpoint's bytes, after checking the metadata's shape and
+    that W is a finite V×V matrix for meta['vocab']. Never unpickles: safetensors
+    is a JSON header and raw little-endian numbers."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
     bad = (f"{path} is not a checkpoint of this pipeline (%s); "
@@ -166,8 +191,10 @@ def parse_checkpoint(data, path):
         W = load(data)["W"]
     except (SafetensorError, ValueError, KeyError, TypeError) as e:
         raise PipelineError(bad % f"{type(e).__name__}: {e}".splitlines()[0]) from None
-    vocab = meta.get("vocab") if isinstance(meta, dict) else None
-    if not isinstance(vocab, list) or W.dtype != np.float32 or W.shape != (len(vocab), len(vocab)):
+    if not _is_meta(meta):
+        raise PipelineError(bad % "its metadata lacks the lineage this pipeline writes")
+    vocab = meta["vocab"]
+    if W.dtype != np.float32 or W.shape != (len(vocab), len(vocab)):
         raise PipelineError(bad % "W does not match its vocabulary")
     if not np.isfinite(W).all():
         raise PipelineError(bad % "W has NaN or infinite entries")

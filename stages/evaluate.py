@@ -18,7 +18,9 @@ def main():
         at = split_nlls(counts, log_softmax(W))
         rows.append(f"{meta['step']},{at['train']:.7g},{at['dev']:.7g},{at['test']:.7g}\n")
     artifacts.write_text(artifacts.EVAL_STEPS, "step,train,dev,test\n" + "".join(rows))
-    metrics = {split: {"nll": v, "perplexity": math.exp(v)} for split, v in nlls.items()}
+    # e^nll overflows a float past nll ≈ 709; JSON has no infinity, so null.
+    metrics = {split: {"nll": v, "perplexity": math.exp(v) if v < 709 else None}
+               for split, v in nlls.items()}
     artifacts.write_json(artifacts.metrics_path("evaluate"), metrics)
     progress("evaluate", " ".join(f"{k}={v:.4f}" for k, v in nlls.items()))
 

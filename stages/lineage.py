@@ -28,7 +28,7 @@ import yaml
 
 from stages import artifacts
 from stages.cli import PipelineError, run
-from stages.params import PARAMS_FILE
+from stages.params import PARAMS_FILE, load_yaml
 
 # The code a checkpoint depends on: the train stage's code deps in dvc.yaml (a
 # test keeps them equal), so a change here is also what makes DVC retrain. The
@@ -47,6 +47,9 @@ def record(stage, params, inputs, outputs):
 
 def check_recorded(chain, paths, lineage_file):
     """Refuse inputs that are not the files the previous stage recorded."""
+    if not (isinstance(chain, list) and chain and all(
+            isinstance(r, dict) and isinstance(r.get("outputs"), dict) for r in chain)):
+        raise PipelineError(f"{lineage_file} is not a lineage record; run `dvc repro` to rebuild it")
     recorded = {p: d for r in chain for p, d in r["outputs"].items()}
     for p in paths:
         if artifacts.md5(p) != recorded.get(p):
@@ -107,7 +110,7 @@ class Source:
     def yaml(self, path):
         data = self.read(path)
         try:
-            return yaml.safe_load(data) if data is not None else None
+            return load_yaml(data) if data is not None else None
         except yaml.YAMLError:
             return None
 
@@ -139,9 +142,10 @@ def _resolve(rev):
 # --- the audit ----------------------------------------------------------------
 
 def _flatten(params):
-    """{"train.lr": 50, ...} from {"train": {"lr": 50}} or dvc.lock's {"train.lr": 50}."""
+    """{"train.lr": 50, ...} from {"train": {"lr": 50}} or dvc.lock's {"train.lr": 50};
+    {} from anything that is not a mapping (a broken file is reported as mismatches)."""
     out = {}
-    for key, value in (params or {}).items():
+    for key, value in (params.items() if isinstance(params, dict) else ()):
         if isinstance(value, dict):
             out.update({f"{key}.{k}": v for k, v in value.items()})
         else:
@@ -164,21 +168,37 @@ def _dir_manifest(md5):
         return {}
 
 
-def _locked_files(lock):
+def _lock_stages(lock):
+    """{stage: {"params": {...}, "deps": [...], "outs": [...]}} from a parsed dvc.lock,
+    or None if it is not one."""
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        return None
+
+    def items(entry, kind):
+        found = entry.get(kind) if isinstance(entry, dict) else None
+        return [i for i in found if isinstance(i, dict) and "path" in i] if isinstance(found, list) else []
+
+    return {name: {"params": (entry.get("params") or {}).get("params.yaml")
+                   if isinstance(entry, dict) and isinstance(entry.get("params"), dict) else None,
+                   "deps": items(entry, "deps"), "outs": items(entry, "outs")}
+            for name, entry in stages.items()}
+
+
+def _locked_files(stages):
     """[(stage, path, md5)] of what dvc.lock says each stage produced (files inside
     directory outs too, when the DVC cache has the directory's manifest), and of
     the external inputs no stage produces, such as the names file."""
-    stages = (lock or {}).get("stages", {})
     out = []
     for stage, entry in stages.items():
-        for item in entry.get("outs", []):
+        for item in entry["outs"]:
             out.append((stage, item["path"], item.get("md5")))
             for rel, md5 in _dir_manifest(item.get("md5")).items():
                 out.append((stage, f"{item['path']}/{rel}", md5))
     produced = {path for _, path, _ in out}
     for stage, entry in stages.items():
-        for item in entry.get("deps", []):
-            if item["path"] not in produced and not item["path"].startswith("stages/"):
+        for item in entry["deps"]:
+            if item["path"] not in produced and not str(item["path"]).startswith("stages/"):
                 out.append((stage, item["path"], item.get("md5")))
     return out
 
@@ -195,17 +215,17 @@ def verify(path, data, meta, src):
             problems.append(f"{what}: recorded {recorded!r}, found {found!r}")
 
     params = _flatten(src.yaml(PARAMS_FILE))
-    lock = src.yaml("dvc.lock")
+    lock = _lock_stages(src.yaml("dvc.lock"))
     if lock is None:
-        problems.append(f"dvc.lock: not found {src.label}; run `dvc repro`")
-    locked = _locked_files(lock)
+        problems.append(f"dvc.lock: missing or not a DVC lock file {src.label}; run `dvc repro`")
+    locked = _locked_files(lock or {})
     recorded_files = {}
     for stage in meta["lineage"]:
         name = stage["stage"]
-        entry = (lock or {}).get("stages", {}).get(name)
+        entry = (lock or {}).get(name)
         if lock is not None and entry is None:
             problems.append(f"dvc.lock: no {name} stage; run `dvc repro`")
-        locked_params = _flatten(entry.get("params", {}).get("params.yaml")) if entry else {}
+        locked_params = _flatten(entry["params"]) if entry else {}
         for key, value in _flatten(stage["params"]).items():
             compare(f"params.yaml {key}", value, params.get(key, "missing"))
             if entry is not None:
@@ -307,9 +327,6 @@ def main(argv=None):
     if data is None:
         raise PipelineError(f"{args.checkpoint}: not found {src.label}")
     meta = artifacts.parse_checkpoint(data, args.checkpoint)[1]
-    if "lineage" not in meta:
-        raise PipelineError(f"{args.checkpoint} records no lineage (made by an older version); "
-                            "run `dvc repro -f train`")
     if not args.verify:
         print(json.dumps({"path": args.checkpoint, "md5": artifacts.md5_bytes(data), **meta},
                          indent=2, sort_keys=True) if args.json else describe(args.checkpoint, data, meta))

@@ -5,6 +5,7 @@ reported at once, with the key, the value and what is allowed, instead of
 surfacing as a stack trace three stages later.
 """
 import math
+import re
 
 import yaml
 
@@ -22,9 +23,30 @@ def _is_num(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+class YAMLLoader(yaml.SafeLoader):
+    """PyYAML reads `1e-3` as a string (YAML 1.1); DVC's parser, like YAML 1.2,
+    reads it as a number. Read params the way `dvc exp run -S` and `dvc params
+    diff` do."""
+
+
+YAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def load_yaml(text):
+    return yaml.load(text, Loader=YAMLLoader)
+
+
 _SEED = (lambda v: _is_int(v) and 0 <= v < 2**63, "an integer from 0 to 2**63-1")
 _FRACTION = (lambda v: _is_num(v) and 0 < v < 1, "a number strictly between 0 and 1")
 _COUNT = (lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+
+
+def _bounded(top):
+    # An upper bound keeps a typo (an extra zero or six) from allocating terabytes.
+    return (lambda v: _is_int(v) and 1 <= v <= top, f"an integer from 1 to {top:,}")
 
 # key -> (check, allowed values in words, default). The defaults are the
 # notebook's and are what params.yaml ships with (a test keeps them equal).
@@ -38,14 +60,14 @@ RULES = {
     "train.seed": (*_SEED, 42),
     "train.lr": (lambda v: _is_num(v) and v > 0, "a finite number > 0", 50),
     "train.reg": (lambda v: _is_num(v) and v >= 0, "a finite number >= 0", 0.01),
-    "train.steps": (*_COUNT, 200),
+    "train.steps": (*_bounded(10_000_000), 200),
     "train.checkpoint_every": (*_COUNT, 50),
     "compare.smoothing": (lambda v: _is_num(v) and v > 0,
                           "a finite number > 0 (with 0 an unseen bigram gets infinite NLL)", 1),
     "compare.fit": (lambda v: v in ("train", "all"), "'train' or 'all'", "train"),
     "sample.seed": (*_SEED, 42),
-    "sample.count": (*_COUNT, 20),
-    "sample.max_length": (*_COUNT, 50),
+    "sample.count": (*_bounded(1_000_000), 20),
+    "sample.max_length": (*_bounded(100_000), 50),
 }
 
 SECTIONS = {}
@@ -100,7 +122,7 @@ def validate(raw, source=PARAMS_FILE):
 def load(path=PARAMS_FILE):
     try:
         with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+            raw = load_yaml(f)
     except FileNotFoundError:
         raise PipelineError(f"{path} not found; run from the project root, where params.yaml is")
     except (yaml.YAMLError, UnicodeDecodeError) as e:

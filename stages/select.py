@@ -48,7 +48,8 @@ def main(argv=None):
     r = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"],
                        capture_output=True, text=True)
     if r.returncode != 0:
-        raise PipelineError(f"`dvc exp show --json` failed: {r.stderr.strip().splitlines()[-1:]}")
+        last = (r.stderr.strip().splitlines() or ["no message"])[-1]
+        raise PipelineError(f"`dvc exp show --json` failed: {last}")
     (name, rev, kind, params, metrics), considered = best(json.loads(r.stdout))
     train = params.get("train", {})
     if args.json:

@@ -36,8 +36,10 @@ def fit(counts, seed, lr, reg, steps, every=None, show_progress=False):
         rg = reg * (W * W).mean()
         loss = ce + rg
         curve[step] = (loss.item(), ce.item(), rg.item())
-        if not np.isfinite(curve[step, 0]):
-            raise PipelineError(f"train diverged at step {step} (loss {curve[step, 0]}); "
+        # Diverged: the loss is not a number, or has grown past ten times its value
+        # for the random initialisation, which no useful step size does.
+        if not np.isfinite(curve[step, 0]) or curve[step, 0] > 10 * curve[0, 0]:
+            raise PipelineError(f"train diverged at step {step} (loss {curve[step, 0]:.6g}); "
                                 f"lower train.lr (now {lr}) in params.yaml")
         if every and (step % every == 0 or step == steps):
             snapshots[step] = W.numpy().copy()

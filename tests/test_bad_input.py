@@ -276,3 +276,45 @@ def test_a_shorter_rerun_leaves_no_stale_checkpoints(trained):
     stage(trained, "train")
     steps = sorted(p.name for p in (trained / "models/checkpoints").iterdir())
     assert steps == [f"step_{s:06d}.safetensors" for s in (0, 50, 100, 120)]
+
+
+def test_a_loss_that_explodes_without_overflowing_is_divergence_too(project):
+    stage(project, "prepare")
+    stage(project, "split")
+    set_params(project, train__lr=40000)  # finite, but the loss climbs into the thousands
+    line = error_line(stage(project, "train", check=False))
+    assert line.startswith("train diverged at step ") and "lower train.lr (now 40000)" in line
+    assert not (project / "models").exists()
+
+
+def test_other_files_among_the_checkpoints_are_left_alone(trained):
+    extra = trained / "models/checkpoints/step_best.safetensors"
+    extra.write_bytes((trained / "models/model.safetensors").read_bytes())
+    stage(trained, "train")
+    stage(trained, "evaluate")
+    assert extra.exists()
+    steps = [r.split(",")[0] for r in (trained / "plots/eval_steps.csv").read_text().splitlines()[1:]]
+    assert steps == ["0", "50", "100", "150", "200"]
+
+
+def test_a_foreign_safetensors_file_is_refused_in_one_line(trained, tmp_path):
+    from safetensors.numpy import save_file
+    vocab = json.loads((trained / "data/prepared/vocab.json").read_text())
+    V = len(vocab)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"W": np.zeros((V, V), np.float32)}, str(foreign),
+              metadata={"pipeline": json.dumps({"vocab": vocab, "lineage": []})})
+    for args in (["evaluate"], ["lineage", str(foreign)], ["lineage", "--verify", str(foreign)]):
+        if args == ["evaluate"]:
+            (trained / "models/model.safetensors").write_bytes(foreign.read_bytes())
+        r = subprocess.run([sys.executable, "-m", f"stages.{args[0]}", *args[1:]], cwd=trained,
+                           env=env(), capture_output=True, text=True)
+        assert "is not a checkpoint of this pipeline (its metadata lacks the lineage" in \
+            error_line(r)
+
+
+@pytest.mark.parametrize("content", ['[{"stage": "x"}]', "[1]", '{"a": 1}'])
+def test_a_lineage_file_edited_by_hand(trained, content):
+    (trained / "data/prepared/lineage.json").write_text(content)
+    assert error_line(stage(trained, "split", check=False)) == (
+        "data/prepared/lineage.json is not a lineage record; run `dvc repro` to rebuild it")

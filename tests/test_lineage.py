@@ -157,3 +157,13 @@ def test_two_cold_runs_in_separate_clones_are_byte_identical(trained, tmp_path):
     committed = yaml.safe_load((trained / "dvc.lock").read_text())
     assert outs[0] == {(s, o["path"]): o["md5"] for s, e in committed["stages"].items()
                        for o in e.get("outs", [])}
+
+
+@pytest.mark.parametrize("target, content, pattern", [
+    ("params.yaml", "- a\n", r"(?m)^params.yaml train.lr: recorded 50, found 'missing'$"),
+    ("dvc.lock", "stages: []\n", r"(?m)^dvc.lock: missing or not a DVC lock file in the workspace"),
+])
+def test_verify_reports_broken_params_or_lock_files(trained, target, content, pattern):
+    (trained / target).write_text(content)
+    r = lineage(trained, "--verify", MODEL)
+    assert_disagrees(r, pattern)

@@ -39,7 +39,8 @@ def test_shipped_params_are_the_documented_defaults_and_valid():
     ("train.lr", -1.5, r"train.lr = -1.5 is not allowed"),
     ("train.lr", math.inf, r"train.lr = inf is not allowed"),
     ("train.reg", math.nan, r"train.reg = nan is not allowed; use a finite number >= 0"),
-    ("train.steps", 0, r"train.steps = 0 is not allowed; use an integer >= 1"),
+    ("train.steps", 0, r"train.steps = 0 is not allowed; use an integer from 1 to 10,000,000"),
+    ("train.steps", 10**11, r"train.steps = 100000000000 is not allowed; use an integer from 1 to"),
     ("train.steps", 2.5, r"train.steps = 2.5 is not allowed"),
     ("split.train", 1.0, r"split.train = 1.0 is not allowed; use a number strictly between 0 and 1"),
     ("split.dev", 0, r"split.dev = 0 is not allowed"),
@@ -47,7 +48,8 @@ def test_shipped_params_are_the_documented_defaults_and_valid():
     ("split.unit", "words", r"split.unit = 'words' is not allowed; use 'pairs' or 'names'"),
     ("split.seed", 4.2, r"split.seed = 4.2 is not allowed; use an integer"),
     ("sample.seed", "42", r"sample.seed = '42' is not allowed"),
-    ("sample.count", 0, r"sample.count = 0 is not allowed; use an integer >= 1"),
+    ("sample.count", 0, r"sample.count = 0 is not allowed; use an integer from 1 to 1,000,000"),
+    ("train.checkpoint_every", 0, r"train.checkpoint_every = 0 is not allowed; use an integer >= 1"),
     ("compare.smoothing", 0, r"compare.smoothing = 0 is not allowed"),
     ("compare.fit", "dev", r"compare.fit = 'dev' is not allowed; use 'train' or 'all'"),
     ("data.names", None, r"data.names = None is not allowed"),
@@ -71,3 +73,13 @@ def test_load_reports_invalid_yaml_with_its_line(tmp_path):
     f.write_text("train:\n  lr: [1\n")
     with pytest.raises(PipelineError, match=r"is not valid YAML at line \d+"):
         params.load(f)
+
+
+def test_numbers_in_exponent_form_are_numbers_as_in_dvc(tmp_path):
+    f = tmp_path / "params.yaml"
+    text = (ROOT / "params.yaml").read_text().replace("reg: 0.01 ", "reg: 1e-3 ")
+    assert "reg: 1e-3" in text
+    f.write_text(text.replace("lr: 50 ", "lr: 5E+1 "))
+    p = params.load(f)
+    assert p["train"]["reg"] == 0.001 and p["train"]["lr"] == 50.0
+    assert p["split"]["seed"] == 42 and isinstance(p["split"]["seed"], int)
