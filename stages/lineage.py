@@ -203,7 +203,7 @@ def _locked_files(stages):
     return out
 
 
-def verify(path, data, meta, src):
+def verify(path, data, W, meta, src):
     """Every disagreement between the checkpoint and `src`, one line each, and the
     number of checks made."""
     problems, checks = [], 0
@@ -283,7 +283,6 @@ def verify(path, data, meta, src):
         from stages.train import fit
         t = meta["lineage"][-1]["params"]["train"]
         counts = np.load(io.BytesIO(counts_data), allow_pickle=False)
-        W = artifacts.parse_checkpoint(data, path)[0]
         W_again, curve, _ = fit(counts[0], t["seed"], t["lr"], t["reg"], meta["step"])
         checks += 1
         if W_again.tobytes() != W.tobytes():
@@ -326,7 +325,7 @@ def main(argv=None):
     data = src.read(args.checkpoint)
     if data is None:
         raise PipelineError(f"{args.checkpoint}: not found {src.label}")
-    meta = artifacts.parse_checkpoint(data, args.checkpoint)[1]
+    W, meta = artifacts.parse_checkpoint(data, args.checkpoint)
     if not args.verify:
         print(json.dumps({"path": args.checkpoint, "md5": artifacts.md5_bytes(data), **meta},
                          indent=2, sort_keys=True) if args.json else describe(args.checkpoint, data, meta))
@@ -334,7 +333,7 @@ def main(argv=None):
     if not Path("dvc.yaml").is_file():
         raise PipelineError("--verify compares with the project: run it from the project root, "
                             "where dvc.yaml is")
-    problems, checks = verify(args.checkpoint, data, meta, src)
+    problems, checks = verify(args.checkpoint, data, W, meta, src)
     if args.json:
         print(json.dumps({"path": args.checkpoint, "ok": not problems, "checks": checks,
                           "problems": problems}, indent=2))
