@@ -1,1 +1,1 @@
-"""The neural-bigram pipeline: one module per DVC stage (see dvc.yaml)."""
+"""The six DVC stages, one module each; the work is in the bigram library."""

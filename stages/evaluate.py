@@ -1,20 +1,26 @@
-"""Stage 4: cross-entropy and perplexity of the checkpoint on every split."""
+"""Stage 4, evaluate: cross-entropy and perplexity of the model, and of every
+checkpoint, on every split.
+
+Reads   params.yaml, data/prepared/vocab.json, data/split/counts.npy,
+        models/model.safetensors, models/checkpoints/
+Writes  plots/eval_steps.csv, metrics/evaluate.json
+"""
 import math
 
-from stages import artifacts, params
-from stages.cli import progress, run
-from stages.core import log_softmax, split_nlls
+from bigram import artifacts, params
+from bigram.console import progress, run_stage
+from bigram.model import log_softmax, split_nlls
 
 
-def main():
-    params.load()
+def main() -> None:
+    params.load()  # no evaluate params, but a broken params.yaml must still stop the run
     vocab = artifacts.read_vocab()
     counts = artifacts.read_counts(len(vocab))
-    nlls = split_nlls(counts, log_softmax(artifacts.load_model(vocab)[0]))
+    nlls = split_nlls(counts, log_softmax(artifacts.read_checkpoint(vocab=vocab)[0]))
     # The notebook's "loss at step 0/50/100/..." table, for every checkpoint.
     rows = []
     for path in artifacts.checkpoint_paths():
-        W, meta = artifacts.load_model(vocab, path)
+        W, meta = artifacts.read_checkpoint(path, vocab)
         at = split_nlls(counts, log_softmax(W))
         rows.append(f"{meta['step']},{at['train']:.7g},{at['dev']:.7g},{at['test']:.7g}\n")
     artifacts.write_text(artifacts.EVAL_STEPS, "step,train,dev,test\n" + "".join(rows))
@@ -26,4 +32,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage("evaluate", main, __doc__)

@@ -1,17 +1,23 @@
-"""Stage 6: draw names from the trained model."""
-from stages import artifacts, params
-from stages.cli import progress, run
-from stages.core import log_softmax, parse_names, sample
+"""Stage 6, sample: draw names from the trained model.
+
+Reads   params.yaml (data, sample), the names file data.names, data/prepared/vocab.json,
+        models/model.safetensors
+Writes  data/samples.txt, metrics/sample.json
+"""
+from bigram import artifacts, params
+from bigram.console import progress, run_stage
+from bigram.model import log_softmax, sample
+from bigram.names import parse_names
 
 
-def main():
-    p = params.load()
-    s = p["sample"]
+def main() -> None:
+    settings = params.load()
+    draw = settings.sample
     vocab = artifacts.read_vocab()
-    W = artifacts.load_model(vocab)[0]
-    seqs = sample(log_softmax(W), s["count"], s["seed"], s["max_length"])
+    W = artifacts.read_checkpoint(vocab=vocab)[0]
+    seqs = sample(log_softmax(W), draw.count, draw.seed, draw.max_length)
     drawn = ["".join(vocab[i] for i in seq) for seq in seqs]
-    path = p["data"]["names"]
+    path = settings.data.names
     known = set(parse_names(artifacts.read_names_file(path), path))
     artifacts.write_text(artifacts.SAMPLES, "".join(name + "\n" for name in drawn))
     artifacts.write_json(artifacts.metrics_path("sample"), {
@@ -21,4 +27,4 @@ def main():
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage("sample", main, __doc__)

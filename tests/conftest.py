@@ -13,7 +13,7 @@ REAL_NAMES = ROOT.parent / "shared" / "data" / "names.txt"
 NOTEBOOK_NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte", "amelia",
                   "harper", "evelyn", "abigail", "emily", "ella", "elizabeth", "camila", "luna",
                   "sofia", "avery", "mila", "aria"]
-PROJECT_FILES = ["stages", "dvc.yaml", "params.yaml", "data/names.txt", ".dvc/config", ".dvc/plots.html",
+PROJECT_FILES = ["bigram", "stages", "pyproject.toml", "dvc.yaml", "params.yaml", "data/names.txt", ".dvc/config", ".dvc/plots.html",
                  ".dvc/.gitignore", ".dvcignore"]
 STAGES = ["prepare", "split", "train", "evaluate", "compare", "sample"]
 

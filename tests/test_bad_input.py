@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages.cli import PipelineError
-from stages.core import encode, parse_names
+from bigram.console import PipelineError
+from bigram.names import encode, parse_names
 from tests.conftest import dvc, env, read_json, set_params, stage
 
 NAMES = "data/names.txt"
@@ -227,7 +227,7 @@ def assert_complete(project):
 # a SIGKILL at a random moment lands mid-write, not only between writes.
 SLOW_WRITES = """
 import builtins, runpy, sys, time
-import stages.artifacts as artifacts
+import bigram.artifacts as artifacts
 
 class Slow:
     def __init__(self, f): self.f = f
@@ -307,7 +307,8 @@ def test_a_foreign_safetensors_file_is_refused_in_one_line(trained, tmp_path):
     for args in (["evaluate"], ["lineage", str(foreign)], ["lineage", "--verify", str(foreign)]):
         if args == ["evaluate"]:
             (trained / "models/model.safetensors").write_bytes(foreign.read_bytes())
-        r = subprocess.run([sys.executable, "-m", f"stages.{args[0]}", *args[1:]], cwd=trained,
+        command = ["bigram", *args] if args[0] == "lineage" else [f"stages.{args[0]}"]
+        r = subprocess.run([sys.executable, "-m", *command], cwd=trained,
                            env=env(), capture_output=True, text=True)
         assert "is not a checkpoint of this pipeline (its metadata lacks the lineage" in \
             error_line(r)

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from stages.compare import bigram_table, compare
-from stages.core import (count_probs, encode, index_dtype, log_softmax, mean_kl, name_of_pair,
-                         sample, split_counts, split_nlls)
-from stages.split import split_pairs
+from bigram.comparison import bigram_table, compare, count_probs, mean_kl
+from bigram.model import log_softmax, sample, split_nlls
+from bigram.names import encode, index_dtype
+from bigram.splitting import name_of_pair, split_counts, split_pairs
 from tests import notebook
 from tests.conftest import NOTEBOOK_NAMES
 

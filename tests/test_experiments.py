@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from stages.select import best
+from bigram.select import best
 from tests.conftest import dvc, read_json, sh
 
 HEATMAPS = ["plots/heatmaps/p_count.png", "plots/heatmaps/p_neural.png", "plots/heatmaps/p_diff.png"]
@@ -122,7 +122,7 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(repo):
     assert [r["Experiment"] for r in rows] == sorted(runs, key=lambda n: runs[n][1])
     assert devs == sorted(devs)
 
-    chosen = json.loads(sh([sys.executable, "-m", "stages.select", "--json"], repo).stdout)
+    chosen = json.loads(sh([sys.executable, "-m", "bigram", "select", "--json"], repo).stdout)
     committed = read_json(repo / "metrics/evaluate.json")["dev"]["nll"]
     best_exp = min(runs, key=lambda n: runs[n][1])
     if runs[best_exp][1] < committed:
@@ -166,5 +166,5 @@ def test_push_then_pull_restores_everything_without_retraining(repo, tmp_path):
     assert read_json(clone / "metrics/evaluate.json") == read_json(repo / "metrics/evaluate.json")
     out = dvc(clone, "repro").stdout
     assert "Running stage" not in out and "up to date" in out
-    verify = sh([sys.executable, "-m", "stages.lineage", "--verify", "models/model.safetensors"], clone)
+    verify = sh([sys.executable, "-m", "bigram", "lineage", "--verify", "models/model.safetensors"], clone)
     assert "bit-identical" in verify.stdout

@@ -3,8 +3,8 @@ import math
 import pytest
 import yaml
 
-from stages import params
-from stages.cli import PipelineError
+from bigram import params
+from bigram.console import PipelineError
 from tests.conftest import ROOT
 
 
@@ -81,5 +81,5 @@ def test_numbers_in_exponent_form_are_numbers_as_in_dvc(tmp_path):
     assert "reg: 1e-3" in text
     f.write_text(text.replace("lr: 50 ", "lr: 5E+1 "))
     p = params.load(f)
-    assert p["train"]["reg"] == 0.001 and p["train"]["lr"] == 50.0
-    assert p["split"]["seed"] == 42 and isinstance(p["split"]["seed"], int)
+    assert p.train.reg == 0.001 and p.train.lr == 50.0
+    assert p.split.seed == 42 and isinstance(p.split.seed, int)

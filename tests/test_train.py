@@ -1,12 +1,17 @@
 import numpy as np
 import pytest
 
-from stages.cli import PipelineError
-from stages.core import encode, split_counts
-from stages.split import split_pairs
-from stages.train import fit
+from bigram.console import PipelineError
+from bigram.names import encode
+from bigram.params import TrainParams
+from bigram.splitting import split_counts, split_pairs
+from bigram.training import fit
 from tests import notebook
 from tests.conftest import NOTEBOOK_NAMES
+
+
+def tp(seed=42, lr=50.0, reg=0.01, steps=200, every=50):
+    return TrainParams(seed=seed, lr=lr, reg=reg, steps=steps, checkpoint_every=every)
 
 
 def notebook_train_split(words):
@@ -24,14 +29,14 @@ def pipeline_train_counts(words):
 def test_counts_training_equals_the_notebooks_one_hot_loop(steps):
     V, (xs, ys) = notebook_train_split(NOTEBOOK_NAMES)
     W_ref, losses_ref = notebook.train(xs, ys, V, steps)
-    W, curve, _ = fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=50.0, reg=0.01, steps=steps)
+    W, curve, _ = fit(pipeline_train_counts(NOTEBOOK_NAMES), tp(steps=steps))
     assert W.shape == (V, V) == (21, 21)
     np.testing.assert_allclose(W, W_ref.numpy(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(curve[:steps, 0], losses_ref, rtol=0, atol=1e-5)
 
 
 def test_loss_curve_terms_add_up_and_decrease():
-    W, curve, _ = fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=50.0, reg=0.01, steps=200)
+    W, curve, _ = fit(pipeline_train_counts(NOTEBOOK_NAMES), tp())
     np.testing.assert_allclose(curve[:, 0], curve[:, 1] + curve[:, 2], rtol=1e-6)
     # The final regulariser term is reg·mean(W²) of the returned W.
     assert curve[-1, 2] == pytest.approx(0.01 * float((W.astype(np.float64) ** 2).mean()), rel=1e-5)
@@ -40,25 +45,25 @@ def test_loss_curve_terms_add_up_and_decrease():
 
 def test_training_that_diverges_stops_with_the_step_and_advice():
     with pytest.raises(PipelineError, match=r"diverged at step \d+ .*lower train.lr"):
-        fit(pipeline_train_counts(NOTEBOOK_NAMES), seed=42, lr=1e6, reg=0.01, steps=200)
+        fit(pipeline_train_counts(NOTEBOOK_NAMES), tp(lr=1e6))
 
 
 def test_seed_changes_the_initialisation_and_reruns_are_identical():
     counts = pipeline_train_counts(NOTEBOOK_NAMES)
-    a, _, _ = fit(counts, seed=1, lr=10, reg=0.01, steps=5)
-    b, _, _ = fit(counts, seed=1, lr=10, reg=0.01, steps=5)
-    c, _, _ = fit(counts, seed=2, lr=10, reg=0.01, steps=5)
+    a, _, _ = fit(counts, tp(seed=1, lr=10, steps=5))
+    b, _, _ = fit(counts, tp(seed=1, lr=10, steps=5))
+    c, _, _ = fit(counts, tp(seed=2, lr=10, steps=5))
     assert a.tobytes() == b.tobytes()
     assert not np.array_equal(a, c)
 
 
 def test_snapshots_are_the_weights_at_each_checkpoint_step():
     counts = pipeline_train_counts(NOTEBOOK_NAMES)
-    W, _, snaps = fit(counts, seed=42, lr=50, reg=0.01, steps=120, every=50)
+    W, _, snaps = fit(counts, tp(lr=50, steps=120))
     assert sorted(snaps) == [0, 50, 100, 120]
     assert snaps[120].tobytes() == W.tobytes()
     for step in (0, 50, 100):
-        alone, _, _ = fit(counts, seed=42, lr=50, reg=0.01, steps=step)
+        alone, _, _ = fit(counts, tp(lr=50, steps=step))
         assert snaps[step].tobytes() == alone.tobytes()
 
 
@@ -69,9 +74,9 @@ def test_training_does_not_depend_on_the_number_of_threads():
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one, _, _ = fit(counts, seed=42, lr=50, reg=0.01, steps=200)
+        one, _, _ = fit(counts, tp(lr=50))
         torch.set_num_threads(max(2, before))
-        many, _, _ = fit(counts, seed=42, lr=50, reg=0.01, steps=200)
+        many, _, _ = fit(counts, tp(lr=50))
     finally:
         torch.set_num_threads(before)
     assert one.tobytes() == many.tobytes()

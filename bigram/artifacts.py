@@ -1,4 +1,4 @@
-"""The one place artifacts are named, written and read.
+"""The one place artifacts are named, written and read (checkpoints included).
 
 Writes go to a temporary file in the same directory and are renamed into place,
 so a stage killed mid-write leaves the previous file or none, never a truncated
@@ -9,17 +9,22 @@ import hashlib
 import json
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from stages.cli import PipelineError
+from bigram.console import PipelineError
+from bigram.params import is_number
 
 VOCAB = "data/prepared/vocab.json"
 PAIRS = "data/prepared/pairs.npy"
 PREPARE_LINEAGE = "data/prepared/lineage.json"
 SPLIT = "data/split/split.npy"
+# counts.npy is (3, V, V): the bigram counts of these splits, in this order.
+SPLITS = ("train", "dev", "test")
 COUNTS = "data/split/counts.npy"
 SPLIT_LINEAGE = "data/split/lineage.json"
 MODEL = "models/model.safetensors"
@@ -33,15 +38,15 @@ HEATMAP_DIFF = "plots/heatmaps/p_diff.png"
 SAMPLES = "data/samples.txt"
 
 
-def metrics_path(stage):
+def metrics_path(stage: str) -> str:
     return f"metrics/{stage}.json"
 
 
-def checkpoint_path(step):
+def checkpoint_path(step: int) -> str:
     return f"{CHECKPOINTS}/step_{step:06d}.safetensors"
 
 
-def checkpoint_paths():
+def checkpoint_paths() -> list[str]:
     """The run's intermediate checkpoints, in step order. Other files a user puts
     there (step_best.safetensors, a copy) are neither scored nor removed."""
     found = [p for p in Path(CHECKPOINTS).glob("step_*.safetensors")
@@ -50,7 +55,7 @@ def checkpoint_paths():
 
 
 @contextmanager
-def atomic(path, binary=False):
+def atomic(path: str | Path, binary: bool = False) -> Iterator[IO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A run killed mid-write leaves its temporary file behind; the next one clears it.
@@ -67,34 +72,34 @@ def atomic(path, binary=False):
             tmp.unlink()
 
 
-def write_json(path, obj):
+def write_json(path: str, obj: object) -> None:
     with atomic(path) as f:
         json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False)
         f.write("\n")
 
 
-def write_npy(path, array):
+def write_npy(path: str, array: np.ndarray) -> None:
     with atomic(path, binary=True) as f:
         np.save(f, array, allow_pickle=False)
 
 
-def write_text(path, text):
+def write_text(path: str, text: str) -> None:
     with atomic(path) as f:
         f.write(text)
 
 
-def _rerun_hint(path):
+def _rerun_hint(path: str) -> str:
     return f"{path} is missing or unreadable; run `dvc repro` to rebuild it"
 
 
-def read_npy(path):
+def read_npy(path: str) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
         raise PipelineError(_rerun_hint(path)) from None
 
 
-def read_json(path):
+def read_json(path: str) -> object:
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -102,7 +107,7 @@ def read_json(path):
         raise PipelineError(_rerun_hint(path)) from None
 
 
-def read_vocab(path=VOCAB):
+def read_vocab(path: str = VOCAB) -> list[str]:
     vocab = read_json(path)
     if (not isinstance(vocab, list) or not vocab or vocab[0] != "."
             or not all(isinstance(s, str) and len(s) == 1 for s in vocab)
@@ -112,7 +117,7 @@ def read_vocab(path=VOCAB):
     return vocab
 
 
-def read_pairs(V):
+def read_pairs(V: int) -> np.ndarray:
     pairs = read_npy(PAIRS)
     if (pairs.ndim != 2 or pairs.shape[0] != 2 or pairs.dtype.kind != "u"
             or (pairs.size and int(pairs.max()) >= V)):
@@ -121,7 +126,7 @@ def read_pairs(V):
     return pairs
 
 
-def read_counts(V):
+def read_counts(V: int) -> np.ndarray:
     counts = read_npy(COUNTS)
     if counts.shape != (3, V, V) or counts.dtype != np.int64 or (counts < 0).any():
         raise PipelineError(f"{COUNTS} does not match {VOCAB}; run `dvc repro -f split` "
@@ -129,7 +134,7 @@ def read_counts(V):
     return counts
 
 
-def read_names_file(path):
+def read_names_file(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
@@ -142,7 +147,7 @@ def read_names_file(path):
         raise PipelineError(f"{path} cannot be read ({e.strerror}); check its permissions") from None
 
 
-def checkpoint_bytes(W, meta):
+def checkpoint_bytes(W: np.ndarray, meta: dict) -> bytes:
     from safetensors.numpy import save
     # One metadata key: safetensors writes several keys in hash order, which
     # would make the file's bytes differ between identical runs.
@@ -150,16 +155,12 @@ def checkpoint_bytes(W, meta):
                 metadata={"pipeline": json.dumps(meta, sort_keys=True, allow_nan=False)})
 
 
-def write_bytes(path, data):
+def write_bytes(path: str, data: bytes) -> None:
     with atomic(path, binary=True) as f:
         f.write(data)
 
 
-def _is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_meta(meta):
+def _is_meta(meta: object) -> bool:
     """The metadata train writes: what the stages and stages.lineage rely on."""
     if not isinstance(meta, dict) or not isinstance(meta.get("vocab"), list):
         return False
@@ -171,13 +172,13 @@ def _is_meta(meta):
     return bool(
         links and isinstance(train, dict) and {"seed", "lr", "reg", "steps"} <= train.keys()
         and isinstance(meta.get("step"), int) and not isinstance(meta["step"], bool)
-        and meta["step"] >= 0 and all(_is_number(meta.get(k)) for k in ("loss", "ce", "reg"))
+        and meta["step"] >= 0 and all(is_number(meta.get(k)) for k in ("loss", "ce", "reg"))
         and (previous is None or isinstance(previous, dict) and {"path", "md5"} <= previous.keys())
         and isinstance(code, dict) and {"commit", "dirty"} <= code.keys()
         and isinstance(meta.get("versions"), dict))
 
 
-def parse_checkpoint(data, path):
+def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
     """(W, meta) from a checkpoint's bytes, after checking the metadata's shape and
     that W is a finite V×V matrix for meta['vocab']. Never unpickles: safetensors
     is a JSON header and raw little-endian numbers."""
@@ -201,28 +202,26 @@ def parse_checkpoint(data, path):
     return W, meta
 
 
-def load_checkpoint(path=MODEL):
+def read_checkpoint(path: str = MODEL, vocab: list[str] | None = None
+                    ) -> tuple[np.ndarray, dict]:
+    """(W, meta) of a checkpoint file; with `vocab`, refusing one trained on another
+    vocabulary."""
     try:
         data = Path(path).read_bytes()
     except OSError:
         raise PipelineError(_rerun_hint(path)) from None
-    return parse_checkpoint(data, path)
-
-
-def load_model(vocab, path=MODEL):
-    """(W, meta) of a checkpoint, refusing one trained on another vocabulary."""
-    W, meta = load_checkpoint(path)
-    if meta["vocab"] != vocab:
+    W, meta = parse_checkpoint(data, path)
+    if vocab is not None and meta["vocab"] != vocab:
         raise PipelineError(f"{path} was trained on another vocabulary than {VOCAB}; "
                             "run `dvc repro` to retrain it")
     return W, meta
 
 
-def md5_bytes(data):
+def md5_bytes(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def md5(path):
+def md5(path: str) -> str:
     """The file's md5, as dvc.lock records it (an identity check, not a security one)."""
     h = hashlib.md5()
     with open(path, "rb") as f:

@@ -1,24 +1,74 @@
-"""The one place params.yaml is read and validated.
+"""The one place params.yaml is read and validated, into typed params.
 
 Every stage validates the whole file before doing any work, so a typo is
 reported at once, with the key, the value and what is allowed, instead of
-surfacing as a stack trace three stages later.
+surfacing as a stack trace three stages later. The validation table RULES is
+the single description of every key; each section becomes a frozen dataclass.
 """
 import math
 import re
+from dataclasses import dataclass, fields
+from pathlib import Path
 
 import yaml
 
-from stages.cli import PipelineError
+from bigram.console import PipelineError
 
 PARAMS_FILE = "params.yaml"
 
 
-def _is_int(v):
+@dataclass(frozen=True)
+class DataParams:
+    names: str
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    seed: int
+    train: float
+    dev: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int
+    lr: float
+    reg: float
+    steps: int
+    checkpoint_every: int
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    smoothing: float
+    fit: str
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    seed: int
+    count: int
+    max_length: int
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    split: SplitParams
+    train: TrainParams
+    compare: CompareParams
+    sample: SampleParams
+
+
+SECTION_TYPES = {f.name: f.type for f in fields(Params)}
+
+
+def _is_int(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_num(v):
+def is_number(v: object) -> bool:
     # bool is an int in Python; `lr: true` is a typo, not 1.
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -35,18 +85,19 @@ YAMLLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
-def load_yaml(text):
+def load_yaml(text: str | bytes) -> object:
     return yaml.load(text, Loader=YAMLLoader)
 
 
 _SEED = (lambda v: _is_int(v) and 0 <= v < 2**63, "an integer from 0 to 2**63-1")
-_FRACTION = (lambda v: _is_num(v) and 0 < v < 1, "a number strictly between 0 and 1")
+_FRACTION = (lambda v: is_number(v) and 0 < v < 1, "a number strictly between 0 and 1")
 _COUNT = (lambda v: _is_int(v) and v >= 1, "an integer >= 1")
 
 
-def _bounded(top):
+def _bounded(top: int) -> tuple:
     # An upper bound keeps a typo (an extra zero or six) from allocating terabytes.
     return (lambda v: _is_int(v) and 1 <= v <= top, f"an integer from 1 to {top:,}")
+
 
 # key -> (check, allowed values in words, default). The defaults are the
 # notebook's and are what params.yaml ships with (a test keeps them equal).
@@ -58,11 +109,11 @@ RULES = {
     "split.dev": (*_FRACTION, 0.1),
     "split.unit": (lambda v: v in ("pairs", "names"), "'pairs' or 'names'", "pairs"),
     "train.seed": (*_SEED, 42),
-    "train.lr": (lambda v: _is_num(v) and v > 0, "a finite number > 0", 50),
-    "train.reg": (lambda v: _is_num(v) and v >= 0, "a finite number >= 0", 0.01),
+    "train.lr": (lambda v: is_number(v) and v > 0, "a finite number > 0", 50),
+    "train.reg": (lambda v: is_number(v) and v >= 0, "a finite number >= 0", 0.01),
     "train.steps": (*_bounded(10_000_000), 200),
     "train.checkpoint_every": (*_COUNT, 50),
-    "compare.smoothing": (lambda v: _is_num(v) and v > 0,
+    "compare.smoothing": (lambda v: is_number(v) and v > 0,
                           "a finite number > 0 (with 0 an unseen bigram gets infinite NLL)", 1),
     "compare.fit": (lambda v: v in ("train", "all"), "'train' or 'all'", "train"),
     "sample.seed": (*_SEED, 42),
@@ -70,21 +121,22 @@ RULES = {
     "sample.max_length": (*_bounded(100_000), 50),
 }
 
-SECTIONS = {}
+SECTIONS: dict[str, list[str]] = {}
 for _key in RULES:
     _section, _name = _key.split(".")
     SECTIONS.setdefault(_section, []).append(_name)
 
 
-def defaults():
-    out = {}
+def defaults() -> dict:
+    """params.yaml's contents with every default, as nested dicts."""
+    out: dict = {}
     for key, (_, _, default) in RULES.items():
         section, name = key.split(".")
         out.setdefault(section, {})[name] = default
     return out
 
 
-def validate(raw, source=PARAMS_FILE):
+def validate(raw: object, source: str = PARAMS_FILE) -> dict:
     """Return the params as nested dicts, or raise PipelineError listing every problem."""
     problems = []
     if not isinstance(raw, dict):
@@ -106,7 +158,8 @@ def validate(raw, source=PARAMS_FILE):
         values = raw.get(section)
         if not isinstance(values, dict) or name not in values:
             if section not in raw or isinstance(values, dict):
-                problems.append(f"{source}: missing key {key}; add it ({allowed}, default {default!r})")
+                problems.append(f"{source}: missing key {key}; add it ({allowed}, "
+                                f"default {default!r})")
             continue
         if not check(values[name]):
             problems.append(f"{source}: {key} = {values[name]!r} is not allowed; use {allowed}")
@@ -119,14 +172,35 @@ def validate(raw, source=PARAMS_FILE):
     return raw
 
 
-def load(path=PARAMS_FILE):
+def typed(raw: dict) -> Params:
+    """Params from validated nested dicts. Values keep the type they were
+    written with (lr 50 stays an int), as DVC shows and records them."""
+    return Params(**{section: SECTION_TYPES[section](**raw[section]) for section in SECTIONS})
+
+
+def load(path: str | Path = PARAMS_FILE) -> Params:
+    """Read, validate and type params.yaml, or raise PipelineError in one line per problem."""
     try:
         with open(path, encoding="utf-8") as f:
             raw = load_yaml(f)
     except FileNotFoundError:
-        raise PipelineError(f"{path} not found; run from the project root, where params.yaml is")
+        raise PipelineError(f"{path} not found; run from the project root, "
+                            "where params.yaml is") from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise PipelineError(f"{path} is not valid YAML{line}; fix the syntax") from None
-    return validate(raw if raw is not None else {}, path)
+    return typed(validate(raw if raw is not None else {}, str(path)))
+
+
+def section(name: str, values: object, source: str) -> object:
+    """One validated, typed section (e.g. the train params recorded in a
+    checkpoint), checked by the same RULES as params.yaml."""
+    if not isinstance(values, dict) or set(values) != set(SECTIONS[name]):
+        raise PipelineError(f"{source}: {name} params must be exactly "
+                            f"{', '.join(SECTIONS[name])}")
+    bad = [f"{name}.{key} = {values[key]!r}" for key in SECTIONS[name]
+           if not RULES[f"{name}.{key}"][0](values[key])]
+    if bad:
+        raise PipelineError(f"{source}: {', '.join(bad)} not allowed (see params.yaml's rules)")
+    return SECTION_TYPES[name](**values)

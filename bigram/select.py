@@ -1,23 +1,31 @@
 """Choose on dev, report test once: name the experiment with the lowest dev NLL.
 
-    python -m stages.select            # among HEAD and its experiments
-    python -m stages.select --json
+    bigram select            # among HEAD and its experiments
+    bigram select --json
 
 Reads `dvc exp show --json`. Only the winner's test NLL is printed: looking at
 every experiment's test score and picking the best would tune on test (the
 notebook's exercise is to tune smoothing and regularisation on dev).
 """
-import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 
-from stages.cli import PipelineError, run
+from bigram.console import PipelineError
+from bigram.params import is_number
 
 METRICS = "metrics/evaluate.json"
 
 
-def candidates(shown):
+def _scored(metrics: object) -> bool:
+    """evaluate.json as the evaluate stage writes it; an old or foreign shape is skipped."""
+    return isinstance(metrics, dict) and all(
+        isinstance(metrics.get(split), dict) and is_number(metrics[split].get("nll"))
+        for split in ("dev", "test"))
+
+
+def candidates(shown: list) -> Iterator[tuple[str, str, str, dict, dict]]:
     """(name, rev, params, evaluate metrics) of each commit and experiment in
     `dvc exp show --json` output that has evaluate metrics."""
     for baseline in shown:
@@ -28,12 +36,12 @@ def candidates(shown):
         for kind, entry in zip(["commit"] + ["experiment"] * (len(entries) - 1), entries):
             data = entry.get("data") or {}
             metrics = (data.get("metrics") or {}).get(METRICS, {}).get("data")
-            if metrics and "dev" in metrics and "test" in metrics:
+            if _scored(metrics):
                 params = data.get("params", {}).get("params.yaml", {}).get("data", {})
                 yield entry.get("name") or entry["rev"][:7], entry["rev"], kind, params, metrics
 
 
-def best(shown):
+def best(shown: list) -> tuple[tuple[str, str, str, dict, dict], int]:
     found = sorted(candidates(shown), key=lambda c: (c[4]["dev"]["nll"], c[0]))
     if not found:
         raise PipelineError("no commit or experiment has metrics/evaluate.json; "
@@ -41,10 +49,8 @@ def best(shown):
     return found[0], len(found)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m stages.select", description=__doc__.split("\n")[0])
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    args = parser.parse_args(argv)
+def select_command(as_json: bool) -> int:
+    """The `select` subcommand; returns the exit code."""
     r = subprocess.run([sys.executable, "-m", "dvc", "exp", "show", "--json"],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -52,11 +58,11 @@ def main(argv=None):
         raise PipelineError(f"`dvc exp show --json` failed: {last}")
     (name, rev, kind, params, metrics), considered = best(json.loads(r.stdout))
     train = params.get("train", {})
-    if args.json:
+    if as_json:
         print(json.dumps({"name": name, "rev": rev, "kind": kind, "considered": considered,
                           "dev_nll": metrics["dev"]["nll"], "test_nll": metrics["test"]["nll"],
                           "params": params}, indent=2, sort_keys=True))
-        return
+        return 0
     print(f"best on dev of {considered}: {name} ({rev[:7]}) with train.lr={train.get('lr')} "
           f"train.reg={train.get('reg')}\n"
           f"  dev NLL  {metrics['dev']['nll']:.4f}\n"
@@ -65,7 +71,4 @@ def main(argv=None):
         print(f"  keep it: dvc exp apply {name}   or   dvc exp branch {name} <branch>")
     else:
         print("  it is the committed baseline: no experiment beats it on dev")
-
-
-if __name__ == "__main__":
-    run(main)
+    return 0

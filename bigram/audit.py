@@ -1,0 +1,297 @@
+"""The audit: show a checkpoint's lineage, or verify it against the project.
+
+    bigram lineage models/model.safetensors            # the chain, readable
+    bigram lineage --json models/model.safetensors     # the same, for tools
+    bigram lineage --verify models/model.safetensors   # recompute and compare
+    bigram lineage --verify --rev exp-name models/model.safetensors
+
+--verify checks every recorded digest against the files and against dvc.lock,
+the recorded params against params.yaml and dvc.lock, the code's git commit,
+and re-runs training in memory to confirm W bit for bit. Exit 0 when all
+agree; otherwise one line per disagreement and exit 1.
+"""
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from bigram import artifacts, params
+from bigram.console import PipelineError
+from bigram.lineage import git, train_code
+from bigram.training import fit
+
+
+class Source:
+    """Files as they are in the workspace (rev None) or at a git revision or
+    DVC experiment (read through DVC's API, from git and the DVC cache)."""
+
+    def __init__(self, rev: str | None = None) -> None:
+        self.rev = rev
+        self.commit = _resolve(rev) if rev else git("rev-parse", "--verify", "HEAD")
+        self.label = f"at {rev}" if rev else "in the workspace"
+
+    def read(self, path: str) -> bytes | None:
+        """The file's bytes, or None if it does not exist there."""
+        outside = Path(path).is_absolute() or path.startswith("..")
+        try:
+            if self.rev is None or outside:
+                return Path(path).read_bytes()
+            import dvc.api
+            return dvc.api.read(path, rev=self.commit, mode="rb")
+        except Exception:  # missing file, rev without it, cache without it: all "not found"
+            return None
+
+    def yaml(self, path: str) -> object:
+        data = self.read(path)
+        try:
+            return params.load_yaml(data) if data is not None else None
+        except yaml.YAMLError:
+            return None
+
+    def code_changed_since(self, commit: str) -> list[str] | None:
+        """Code paths that differ between `commit` and this source, or None if unknown."""
+        if git("cat-file", "-e", f"{commit}^{{commit}}") is None:
+            return None
+        revs = [commit] if self.rev is None else [commit, self.commit]
+        return git("diff", "--name-only", *revs, "--", *train_code()).split()
+
+
+def _resolve(rev: str) -> str:
+    sha = git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    if sha:
+        return sha
+    try:
+        from dvc.repo import Repo
+        from dvc.repo.experiments.utils import resolve_name
+        with Repo() as repo:
+            ref = resolve_name(repo.scm, rev).get(rev)
+            if ref is not None:
+                return repo.scm.get_ref(str(ref))
+    except Exception:
+        pass
+    raise PipelineError(f"--rev {rev}: no such git revision or DVC experiment "
+                        "(see `git log` and `dvc exp list`)")
+
+
+def _flatten(nested: object) -> dict:
+    """{"train.lr": 50, ...} from {"train": {"lr": 50}} or dvc.lock's {"train.lr": 50};
+    {} from anything that is not a mapping (a broken file is reported as mismatches)."""
+    out = {}
+    for key, value in (nested.items() if isinstance(nested, dict) else ()):
+        if isinstance(value, dict):
+            out.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def _digest(data: bytes | None) -> str:
+    return artifacts.md5_bytes(data) if data is not None else "missing"
+
+
+def _dir_manifest(md5: str | None) -> dict:
+    """{relpath: md5} of a directory out recorded in dvc.lock, from the DVC cache."""
+    if not md5 or not md5.endswith(".dir"):
+        return {}
+    entry = Path(".dvc/cache/files/md5") / md5[:2] / md5[2:]
+    try:
+        return {e["relpath"]: e["md5"] for e in json.loads(entry.read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _lock_stages(lock: object) -> dict | None:
+    """{stage: {"params": {...}, "deps": [...], "outs": [...]}} from a parsed dvc.lock,
+    or None if it is not one."""
+    stages = lock.get("stages") if isinstance(lock, dict) else None
+    if not isinstance(stages, dict):
+        return None
+
+    def items(entry: object, kind: str) -> list[dict]:
+        found = entry.get(kind) if isinstance(entry, dict) else None
+        return [i for i in found if isinstance(i, dict) and "path" in i] \
+            if isinstance(found, list) else []
+
+    return {name: {"params": (entry.get("params") or {}).get("params.yaml")
+                   if isinstance(entry, dict) and isinstance(entry.get("params"), dict) else None,
+                   "deps": items(entry, "deps"), "outs": items(entry, "outs")}
+            for name, entry in stages.items()}
+
+
+def _locked_files(stages: dict) -> list[tuple[str, str, str | None]]:
+    """[(stage, path, md5)] of what dvc.lock says each stage produced (files inside
+    directory outs too, when the DVC cache has the directory's manifest), and of
+    the external inputs no stage produces, such as the names file."""
+    out = []
+    for stage, entry in stages.items():
+        for item in entry["outs"]:
+            out.append((stage, item["path"], item.get("md5")))
+            for rel, md5 in _dir_manifest(item.get("md5")).items():
+                out.append((stage, f"{item['path']}/{rel}", md5))
+    produced = {path for _, path, _ in out}
+    for stage, entry in stages.items():
+        for item in entry["deps"]:
+            path = str(item["path"])
+            if path not in produced and not path.startswith(("stages/", "bigram/")):
+                out.append((stage, path, item.get("md5")))
+    return out
+
+
+class Audit:
+    """The checks of one checkpoint against one source, and what disagreed."""
+
+    def __init__(self, path: str, data: bytes, W: np.ndarray, meta: dict, src: Source) -> None:
+        self.path, self.data, self.W, self.meta, self.src = path, data, W, meta, src
+        self.problems: list[str] = []
+        self.checks = 0
+        self.lock = _lock_stages(src.yaml("dvc.lock"))
+        self.locked = _locked_files(self.lock or {})
+
+    def expect(self, what: str, recorded: object, found: object) -> None:
+        self.checks += 1
+        if recorded != found:
+            self.problems.append(f"{what}: recorded {recorded!r}, found {found!r}")
+
+    def run(self) -> None:
+        if self.lock is None:
+            self.problems.append(f"dvc.lock: missing or not a DVC lock file {self.src.label}; "
+                                 "run `dvc repro`")
+        self.check_params_and_files()
+        self.check_own_file()
+        self.check_previous()
+        self.check_code()
+        self.check_retrained()
+
+    def check_params_and_files(self) -> None:
+        current = _flatten(self.src.yaml(params.PARAMS_FILE))
+        recorded_files: dict[str, str] = {}
+        for stage in self.meta["lineage"]:
+            name = stage["stage"]
+            entry = (self.lock or {}).get(name)
+            if self.lock is not None and entry is None:
+                self.problems.append(f"dvc.lock: no {name} stage; run `dvc repro`")
+            locked_params = _flatten(entry["params"]) if entry else {}
+            for key, value in _flatten(stage["params"]).items():
+                self.expect(f"params.yaml {key}", value, current.get(key, "missing"))
+                if entry is not None:
+                    self.expect(f"dvc.lock {name} param {key}", value,
+                                locked_params.get(key, "missing"))
+            for file, digest in {**stage["inputs"], **stage["outputs"]}.items():
+                recorded_files.setdefault(file, digest)  # an output is the next stage's input
+        for file, digest in recorded_files.items():
+            self.expect(f"{file} md5", digest, _digest(self.src.read(file)))
+            for lock_stage, lock_path, lock_md5 in self.locked:
+                if lock_path == file:
+                    self.expect(f"dvc.lock {lock_stage} {file} md5", digest, lock_md5)
+
+    def check_own_file(self) -> None:
+        """The checkpoint file itself: where the run put it, and what dvc.lock says it is."""
+        own = artifacts.md5_bytes(self.data)
+        steps = self.meta["lineage"][-1]["params"]["train"]["steps"]
+        homes = [artifacts.checkpoint_path(self.meta["step"])]
+        if self.meta["step"] == steps:
+            homes.append(artifacts.MODEL)
+        for home in homes:
+            self.checks += 1
+            found = _digest(self.src.read(home))
+            if found != own:
+                self.problems.append(f"{self.path}: md5 {own}, but {home} {self.src.label} "
+                                     f"has md5 {found}")
+            for lock_stage, lock_path, lock_md5 in self.locked:
+                if lock_path == home:
+                    self.checks += 1
+                    if lock_md5 != own:
+                        self.problems.append(f"{self.path}: md5 {own}, but dvc.lock "
+                                             f"({lock_stage}) records {lock_md5} for {home}")
+
+    def check_previous(self) -> None:
+        prev = self.meta["previous"]
+        if prev:
+            self.expect(f"previous checkpoint {prev['path']} md5", prev["md5"],
+                        _digest(self.src.read(prev["path"])))
+
+    def check_code(self) -> None:
+        code = self.meta["code"]
+        self.checks += 1
+        if code["commit"] is None:
+            self.problems.append("code: no git commit recorded (trained outside a git repository)")
+        elif code["dirty"]:
+            self.problems.append(f"code: trained from uncommitted changes on top of "
+                                 f"{code['commit'][:12]} (in {', '.join(train_code())}); "
+                                 "commit them and run `dvc repro -f train`")
+        else:
+            changed = self.src.code_changed_since(code["commit"])
+            if changed is None:
+                self.problems.append(f"code: recorded commit {code['commit'][:12]} is not in "
+                                     "this repository")
+            elif changed:
+                self.problems.append(f"code: {', '.join(changed)} changed since the recorded "
+                                     f"commit {code['commit'][:12]}; run `dvc repro`")
+
+    def check_retrained(self) -> None:
+        """Re-run training in memory from the recorded counts and params."""
+        recorded_counts = self.meta["lineage"][-1]["inputs"].get(artifacts.COUNTS)
+        counts_data = self.src.read(artifacts.COUNTS)
+        if counts_data is None or _digest(counts_data) != recorded_counts:
+            return  # already reported as an md5 disagreement
+        train = params.section("train", self.meta["lineage"][-1]["params"]["train"], self.path)
+        counts = np.load(io.BytesIO(counts_data), allow_pickle=False)
+        W_again, curve, _ = fit(counts[0], replace(train, steps=self.meta["step"]))
+        self.checks += 1
+        if W_again.tobytes() != self.W.tobytes():
+            self.problems.append(f"{self.path}: W differs from retraining the recorded inputs "
+                                 f"and params (max |dW| = "
+                                 f"{float(np.abs(W_again - self.W).max()):.3g})")
+        self.expect(f"{self.path} loss at step {self.meta['step']} (retrained)",
+                    self.meta["loss"], float(curve[-1, 0]))
+
+
+def describe(path: str, data: bytes, meta: dict) -> str:
+    """The chain from the names file to the checkpoint, for a person."""
+    lines = [f"checkpoint {path}  md5 {artifacts.md5_bytes(data)}",
+             f"  step {meta['step']}, loss {meta['loss']:.6f} "
+             f"(ce {meta['ce']:.6f} + reg {meta['reg']:.6f}), vocabulary of {len(meta['vocab'])}"]
+    if meta["previous"]:
+        lines.append(f"  previous {meta['previous']['path']}  md5 {meta['previous']['md5']}")
+    code = meta["code"]
+    state = "no git" if code["commit"] is None else \
+        f"git {code['commit'][:12]} ({'DIRTY' if code['dirty'] else 'clean'})"
+    lines.append(f"  code {state}; " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
+    for stage in meta["lineage"]:
+        shown = " ".join(f"{k}={v}" for k, v in _flatten(stage["params"]).items())
+        lines.append(f"{stage['stage']:8s} {shown}")
+        for kind in ("inputs", "outputs"):
+            for file, digest in stage[kind].items():
+                lines.append(f"    {'in ' if kind == 'inputs' else 'out'}  {file:32s} md5 {digest}")
+    lines.append(f"train    -> {path}")
+    return "\n".join(lines)
+
+
+def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | None) -> int:
+    """The `lineage` subcommand; returns the exit code."""
+    src = Source(rev)
+    data = src.read(checkpoint)
+    if data is None:
+        raise PipelineError(f"{checkpoint}: not found {src.label}")
+    W, meta = artifacts.parse_checkpoint(data, checkpoint)
+    if not verify:
+        print(json.dumps({"path": checkpoint, "md5": artifacts.md5_bytes(data), **meta},
+                         indent=2, sort_keys=True) if as_json else describe(checkpoint, data, meta))
+        return 0
+    if not Path("dvc.yaml").is_file():
+        raise PipelineError("--verify compares with the project: run it from the project root, "
+                            "where dvc.yaml is")
+    audit = Audit(checkpoint, data, W, meta, src)
+    audit.run()
+    if as_json:
+        print(json.dumps({"path": checkpoint, "ok": not audit.problems, "checks": audit.checks,
+                          "problems": audit.problems}, indent=2))
+    elif audit.problems:
+        print("\n".join(audit.problems))
+    else:
+        print(f"verified {checkpoint} {src.label}: {audit.checks} checks agree, "
+              f"retrained W is bit-identical")
+    return 1 if audit.problems else 0

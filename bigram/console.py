@@ -1,0 +1,53 @@
+"""How stages and tools talk to a person: one-line errors, progress, arguments.
+
+Errors a user can fix (a bad names file, a typo in params.yaml, a broken
+checkpoint) are raised as PipelineError and end as one line on stderr with a
+non-zero exit: a traceback would bury the one thing the user needs to read.
+Anything else is a bug and keeps its traceback.
+"""
+import argparse
+import sys
+from collections.abc import Callable
+
+
+class PipelineError(Exception):
+    """A user-fixable error; the message names the file or key and the fix."""
+
+
+def run(main: Callable[[], None]) -> None:
+    """Call main(), turning a PipelineError or Ctrl-C into a line on stderr and an exit code."""
+    try:
+        main()
+    except PipelineError as e:
+        for line in str(e).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        # Outputs are written atomically, so an interrupted stage left the old ones.
+        print("interrupted; outputs are as they were before this run", file=sys.stderr)
+        sys.exit(130)
+
+
+def run_stage(name: str, main: Callable[[], None], doc: str,
+              argv: list[str] | None = None) -> None:
+    """Run a DVC stage: it takes no arguments (everything is in params.yaml), so
+    `--help` prints what it reads and writes and anything else is refused before
+    an artifact is touched."""
+    parser = argparse.ArgumentParser(prog=f"python -m stages.{name}", description=doc,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)
+    run(main)
+
+
+def progress(stage: str, message: str) -> None:
+    # One line per phase keeps `dvc repro` output readable at any size.
+    print(f"[{stage}] {message}", flush=True)
+
+
+def bar(stage: str, done: int, total: int, width: int = 30) -> None:
+    # Redrawn in place, and only on a terminal: in a log it would be noise.
+    if not sys.stdout.isatty():
+        return
+    filled = width * done // max(total, 1)
+    print(f"\r[{stage}] {'#' * filled}{'.' * (width - filled)} {done}/{total}",
+          end="\n" if done == total else "", flush=True)

@@ -1,0 +1,76 @@
+"""Recording lineage: what each stage consumed and produced, and the code and
+versions behind a checkpoint. The stages use it; the audit command
+(bigram.audit) reads what it records.
+
+Each record holds the stage's params and the md5 of every input and output (the
+digests dvc.lock uses). prepare and split write the chain to data/*/lineage.json,
+train stores the whole chain inside every checkpoint.
+"""
+import platform
+import subprocess
+from importlib import metadata
+
+from bigram import artifacts
+from bigram.codedeps import code_files
+from bigram.console import PipelineError
+
+TRAIN_STAGE = "stages/train.py"
+
+
+def record(stage: str, params: dict, inputs: list[str], outputs: list[str]) -> dict:
+    """One link of the chain: the stage's params and the md5 of its files."""
+    return {"stage": stage, "params": params,
+            "inputs": {p: artifacts.md5(p) for p in inputs},
+            "outputs": {p: artifacts.md5(p) for p in outputs}}
+
+
+def check_recorded(chain: object, paths: list[str], lineage_file: str) -> list[dict]:
+    """The chain, after refusing inputs that are not the files the previous stage recorded."""
+    if not (isinstance(chain, list) and chain and all(
+            isinstance(r, dict) and isinstance(r.get("outputs"), dict) for r in chain)):
+        raise PipelineError(f"{lineage_file} is not a lineage record; "
+                            "run `dvc repro` to rebuild it")
+    recorded = {p: d for r in chain for p, d in r["outputs"].items()}
+    for p in paths:
+        if artifacts.md5(p) != recorded.get(p):
+            raise PipelineError(f"{p} is not the file recorded in {lineage_file}; "
+                                "run `dvc repro` to rebuild both")
+    return chain
+
+
+def git(*args: str) -> str | None:
+    """git's stdout, stripped, or None if git is missing or fails."""
+    try:
+        r = subprocess.run(["git", *args], capture_output=True, text=True)
+    except OSError:
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def train_code() -> list[str]:
+    """The files the train stage runs: what a checkpoint's code identity covers.
+    The inputs' code is covered by their digests."""
+    return code_files(TRAIN_STAGE)
+
+
+def code_identity() -> dict:
+    """The last commit that changed the train stage's code, and whether the tree
+    has changes on top of it. Not HEAD: committing dvc.lock or a README after a
+    run must not change what a rerun of the same code writes."""
+    paths = train_code()
+    commit = git("log", "-1", "--format=%H", "--", *paths)
+    if not commit:
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--", *paths))}
+
+
+def versions() -> dict:
+    """Python's minor version and the pinned libraries'. Not Python's patch
+    release: it does not change a result, and would change every checkpoint's bytes."""
+    out = {"python": ".".join(platform.python_version_tuple()[:2])}
+    for package in ("torch", "numpy", "safetensors", "dvc"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    return out

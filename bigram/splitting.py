@@ -1,0 +1,73 @@
+"""The seeded train/dev/test split and the bigram counts of each split.
+
+Everything downstream of the split works on (3, V, V) count matrices rather
+than on the N pairs: the cross-entropy over N pairs is a count-weighted sum
+over the V×V matrix, so training, evaluating and comparing cost O(V²) per pass
+whatever N is.
+"""
+import numpy as np
+
+from bigram.artifacts import SPLITS
+from bigram.console import PipelineError
+
+
+def permutation(n: int, seed: int) -> np.ndarray:
+    """torch.randperm(n) under `seed`: the notebook's split. torch's generator
+    stream (unlike its float kernels) is the same on every CPU."""
+    import torch  # only here: the other stages must not pay for the import
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+
+
+def name_of_pair(xs: np.ndarray) -> np.ndarray:
+    """Index of the name each pair belongs to: a name's first pair starts at '.'."""
+    return np.cumsum(xs == 0) - 1
+
+
+def split_sizes(n: int, train: float, dev: float) -> tuple[int, int, int]:
+    """Units in train, dev and test: int(train·n), int(dev·n) and the rest, as the notebook."""
+    n_train, n_dev = int(train * n), int(dev * n)
+    return n_train, n_dev, n - n_train - n_dev
+
+
+def check_sizes(n: int, train: float, dev: float, unit: str) -> None:
+    """Refuse fractions that leave a split without a single unit."""
+    sizes = dict(zip(SPLITS, split_sizes(n, train, dev)))
+    empty = [name for name, size in sizes.items() if size < 1]
+    if empty:
+        raise PipelineError(f"params.yaml: split.train = {train}, split.dev = {dev} leave the "
+                            f"{' and '.join(empty)} split empty for {n} {unit}; use other fractions "
+                            "or a larger names file")
+
+
+def assign_split(perm: np.ndarray, train: float, dev: float) -> np.ndarray:
+    """Split id (0 train, 1 dev, 2 test) of each of len(perm) units: the first
+    n_train of the permutation train, the next n_dev dev, the rest test."""
+    n_train, n_dev, _ = split_sizes(len(perm), train, dev)
+    assign = np.full(len(perm), 2, dtype=np.uint8)
+    assign[perm[:n_train]] = 0
+    assign[perm[n_train:n_train + n_dev]] = 1
+    return assign
+
+
+def units(pairs: np.ndarray, unit: str) -> int:
+    """How many units the split permutes: pairs, or names."""
+    return pairs.shape[1] if unit == "pairs" else int((pairs[0] == 0).sum())
+
+
+def split_pairs(pairs: np.ndarray, seed: int, train: float, dev: float, unit: str) -> np.ndarray:
+    """Split id (0 train, 1 dev, 2 test) of every pair, permuting pairs or whole names."""
+    if unit == "pairs":
+        return assign_split(permutation(pairs.shape[1], seed), train, dev)
+    owner = name_of_pair(pairs[0])
+    return assign_split(permutation(int(owner[-1]) + 1, seed), train, dev)[owner]
+
+
+def split_counts(pairs: np.ndarray, assign: np.ndarray, V: int, chunk: int = 1 << 22) -> np.ndarray:
+    """(3, V, V) bigram counts of the train, dev and test pairs."""
+    # In chunks: int64 copies of all N pairs would be the stage's peak memory.
+    counts = np.zeros(3 * V * V, dtype=np.int64)
+    for i in range(0, pairs.shape[1], chunk):
+        xs, ys = pairs[:, i:i + chunk].astype(np.int64)
+        flat = assign[i:i + chunk].astype(np.int64) * (V * V) + xs * V + ys
+        counts += np.bincount(flat, minlength=3 * V * V)
+    return counts.reshape(3, V, V)

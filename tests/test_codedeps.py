@@ -1,0 +1,51 @@
+"""dvc.yaml's code deps are each stage's real import closure, and tools are in none."""
+import textwrap
+
+import pytest
+import yaml
+
+from bigram.codedeps import code_files
+from bigram.lineage import train_code
+from tests.conftest import ROOT
+
+
+def dvc_stages():
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+@pytest.mark.parametrize("name", list(dvc_stages()))
+def test_each_stage_depends_on_exactly_the_code_it_imports(name):
+    stage = dvc_stages()[name]
+    assert stage["cmd"] == f"python -m stages.{name}"
+    declared = {d for d in stage["deps"] if d.endswith(".py")}
+    assert declared == set(code_files(f"stages/{name}.py", ROOT))
+
+
+def test_the_checkpoints_code_identity_covers_the_train_stages_deps(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    assert set(train_code()) == {d for d in dvc_stages()["train"]["deps"] if d.endswith(".py")}
+
+
+def test_editing_a_tool_reruns_no_stage():
+    deps = {d for stage in dvc_stages().values() for d in stage["deps"]}
+    for tool in ("bigram/audit.py", "bigram/cli.py", "bigram/select.py", "bigram/__main__.py"):
+        assert tool not in deps
+
+
+def test_closure_follows_imports_transitively_and_ignores_others(tmp_path):
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "bigram").mkdir()
+    files = {
+        "stages/__init__.py": "",
+        "stages/s.py": "import os\nfrom bigram import a\nfrom bigram.b import thing\n",
+        "bigram/__init__.py": "",
+        "bigram/a.py": "def f():\n    import bigram.c\n",  # an import inside a function counts
+        "bigram/b.py": "thing = 1\n",
+        "bigram/c.py": "import numpy\n",
+        "bigram/unused.py": "import bigram.a\n",
+    }
+    for rel, text in files.items():
+        (tmp_path / rel).write_text(textwrap.dedent(text))
+    assert code_files("stages/s.py", tmp_path) == [
+        "bigram/__init__.py", "bigram/a.py", "bigram/b.py", "bigram/c.py",
+        "stages/__init__.py", "stages/s.py"]
