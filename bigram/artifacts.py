@@ -5,6 +5,7 @@ so a stage killed mid-write leaves the previous file or none, never a truncated
 one. Reads never unpickle: arrays are .npy with allow_pickle=False and the
 checkpoint is safetensors, so loading an artifact cannot execute code.
 """
+
 import hashlib
 import json
 import os
@@ -49,8 +50,11 @@ def checkpoint_path(step: int) -> str:
 def checkpoint_paths() -> list[str]:
     """The run's intermediate checkpoints, in step order. Other files a user puts
     there (step_best.safetensors, a copy) are neither scored nor removed."""
-    found = [p for p in Path(CHECKPOINTS).glob("step_*.safetensors")
-             if re.fullmatch(r"step_\d{6,}\.safetensors", p.name)]
+    found = [
+        p
+        for p in Path(CHECKPOINTS).glob("step_*.safetensors")
+        if re.fullmatch(r"step_\d{6,}\.safetensors", p.name)
+    ]
     return sorted((str(p) for p in found), key=lambda p: int(Path(p).stem[5:]))
 
 
@@ -109,28 +113,40 @@ def read_json(path: str) -> object:
 
 def read_vocab(path: str = VOCAB) -> list[str]:
     vocab = read_json(path)
-    if (not isinstance(vocab, list) or not vocab or vocab[0] != "."
-            or not all(isinstance(s, str) and len(s) == 1 for s in vocab)
-            or len(set(vocab)) != len(vocab)):
-        raise PipelineError(f"{path} is not a vocabulary (a JSON list of distinct characters, "
-                            "'.' first); run `dvc repro -f prepare` to rebuild it")
+    if (
+        not isinstance(vocab, list)
+        or not vocab
+        or vocab[0] != "."
+        or not all(isinstance(s, str) and len(s) == 1 for s in vocab)
+        or len(set(vocab)) != len(vocab)
+    ):
+        raise PipelineError(
+            f"{path} is not a vocabulary (a JSON list of distinct characters, "
+            "'.' first); run `dvc repro -f prepare` to rebuild it"
+        )
     return vocab
 
 
 def read_pairs(V: int) -> np.ndarray:
     pairs = read_npy(PAIRS)
-    if (pairs.ndim != 2 or pairs.shape[0] != 2 or pairs.dtype.kind != "u"
-            or (pairs.size and int(pairs.max()) >= V)):
-        raise PipelineError(f"{PAIRS} does not match {VOCAB}; run `dvc repro -f prepare` "
-                            "to rebuild both")
+    if (
+        pairs.ndim != 2
+        or pairs.shape[0] != 2
+        or pairs.dtype.kind != "u"
+        or (pairs.size and int(pairs.max()) >= V)
+    ):
+        raise PipelineError(
+            f"{PAIRS} does not match {VOCAB}; run `dvc repro -f prepare` to rebuild both"
+        )
     return pairs
 
 
 def read_counts(V: int) -> np.ndarray:
     counts = read_npy(COUNTS)
     if counts.shape != (3, V, V) or counts.dtype != np.int64 or (counts < 0).any():
-        raise PipelineError(f"{COUNTS} does not match {VOCAB}; run `dvc repro -f split` "
-                            "to rebuild it")
+        raise PipelineError(
+            f"{COUNTS} does not match {VOCAB}; run `dvc repro -f split` to rebuild it"
+        )
     return counts
 
 
@@ -138,21 +154,30 @@ def read_names_file(path: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except FileNotFoundError:
-        raise PipelineError(f"{path}: no such file; point data.names in params.yaml "
-                            "at a names file (one name per line)") from None
+        raise PipelineError(
+            f"{path}: no such file; point data.names in params.yaml "
+            "at a names file (one name per line)"
+        ) from None
     except IsADirectoryError:
-        raise PipelineError(f"{path} is a directory; point data.names in params.yaml "
-                            "at a names file (one name per line)") from None
+        raise PipelineError(
+            f"{path} is a directory; point data.names in params.yaml "
+            "at a names file (one name per line)"
+        ) from None
     except OSError as e:
-        raise PipelineError(f"{path} cannot be read ({e.strerror}); check its permissions") from None
+        raise PipelineError(
+            f"{path} cannot be read ({e.strerror}); check its permissions"
+        ) from None
 
 
 def checkpoint_bytes(W: np.ndarray, meta: dict) -> bytes:
     from safetensors.numpy import save
+
     # One metadata key: safetensors writes several keys in hash order, which
     # would make the file's bytes differ between identical runs.
-    return save({"W": np.ascontiguousarray(W, dtype=np.float32)},
-                metadata={"pipeline": json.dumps(meta, sort_keys=True, allow_nan=False)})
+    return save(
+        {"W": np.ascontiguousarray(W, dtype=np.float32)},
+        metadata={"pipeline": json.dumps(meta, sort_keys=True, allow_nan=False)},
+    )
 
 
 def write_bytes(path: str, data: bytes) -> None:
@@ -165,17 +190,30 @@ def _is_meta(meta: object) -> bool:
     if not isinstance(meta, dict) or not isinstance(meta.get("vocab"), list):
         return False
     chain, previous, code = meta.get("lineage"), meta.get("previous"), meta.get("code")
-    links = isinstance(chain, list) and chain and all(
-        isinstance(r, dict) and isinstance(r.get("stage"), str)
-        and all(isinstance(r.get(k), dict) for k in ("params", "inputs", "outputs")) for r in chain)
+    links = (
+        isinstance(chain, list)
+        and chain
+        and all(
+            isinstance(r, dict)
+            and isinstance(r.get("stage"), str)
+            and all(isinstance(r.get(k), dict) for k in ("params", "inputs", "outputs"))
+            for r in chain
+        )
+    )
     train = links and chain[-1]["stage"] == "train" and chain[-1]["params"].get("train")
     return bool(
-        links and isinstance(train, dict) and {"seed", "lr", "reg", "steps"} <= train.keys()
-        and isinstance(meta.get("step"), int) and not isinstance(meta["step"], bool)
-        and meta["step"] >= 0 and all(is_number(meta.get(k)) for k in ("loss", "ce", "reg"))
+        links
+        and isinstance(train, dict)
+        and {"seed", "lr", "reg", "steps"} <= train.keys()
+        and isinstance(meta.get("step"), int)
+        and not isinstance(meta["step"], bool)
+        and meta["step"] >= 0
+        and all(is_number(meta.get(k)) for k in ("loss", "ce", "reg"))
         and (previous is None or isinstance(previous, dict) and {"path", "md5"} <= previous.keys())
-        and isinstance(code, dict) and {"commit", "dirty"} <= code.keys()
-        and isinstance(meta.get("versions"), dict))
+        and isinstance(code, dict)
+        and {"commit", "dirty"} <= code.keys()
+        and isinstance(meta.get("versions"), dict)
+    )
 
 
 def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
@@ -184,11 +222,13 @@ def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
     is a JSON header and raw little-endian numbers."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
-    bad = (f"{path} is not a checkpoint of this pipeline (%s); "
-           "run `dvc repro -f train` to rebuild it")
+
+    bad = (
+        f"{path} is not a checkpoint of this pipeline (%s); run `dvc repro -f train` to rebuild it"
+    )
     try:
         size = int.from_bytes(data[:8], "little")
-        meta = json.loads(json.loads(data[8:8 + size])["__metadata__"]["pipeline"])
+        meta = json.loads(json.loads(data[8 : 8 + size])["__metadata__"]["pipeline"])
         W = load(data)["W"]
     except (SafetensorError, ValueError, KeyError, TypeError) as e:
         raise PipelineError(bad % f"{type(e).__name__}: {e}".splitlines()[0]) from None
@@ -202,8 +242,7 @@ def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
     return W, meta
 
 
-def read_checkpoint(path: str = MODEL, vocab: list[str] | None = None
-                    ) -> tuple[np.ndarray, dict]:
+def read_checkpoint(path: str = MODEL, vocab: list[str] | None = None) -> tuple[np.ndarray, dict]:
     """(W, meta) of a checkpoint file; with `vocab`, refusing one trained on another
     vocabulary."""
     try:
@@ -212,8 +251,9 @@ def read_checkpoint(path: str = MODEL, vocab: list[str] | None = None
         raise PipelineError(_rerun_hint(path)) from None
     W, meta = parse_checkpoint(data, path)
     if vocab is not None and meta["vocab"] != vocab:
-        raise PipelineError(f"{path} was trained on another vocabulary than {VOCAB}; "
-                            "run `dvc repro` to retrain it")
+        raise PipelineError(
+            f"{path} was trained on another vocabulary than {VOCAB}; run `dvc repro` to retrain it"
+        )
     return W, meta
 
 

@@ -10,6 +10,7 @@ the recorded params against params.yaml and dvc.lock, the code's git commit,
 and re-runs training in memory to confirm W bit for bit. Exit 0 when all
 agree; otherwise one line per disagreement and exit 1.
 """
+
 import io
 import json
 from dataclasses import replace
@@ -40,6 +41,7 @@ class Source:
             if self.rev is None or outside:
                 return Path(path).read_bytes()
             import dvc.api
+
             return dvc.api.read(path, rev=self.commit, mode="rb")
         except Exception:  # missing file, rev without it, cache without it: all "not found"
             return None
@@ -66,21 +68,23 @@ def _resolve(rev: str) -> str:
     try:
         from dvc.repo import Repo
         from dvc.repo.experiments.utils import resolve_name
+
         with Repo() as repo:
             ref = resolve_name(repo.scm, rev).get(rev)
             if ref is not None:
                 return repo.scm.get_ref(str(ref))
     except Exception:
         pass
-    raise PipelineError(f"--rev {rev}: no such git revision or DVC experiment "
-                        "(see `git log` and `dvc exp list`)")
+    raise PipelineError(
+        f"--rev {rev}: no such git revision or DVC experiment (see `git log` and `dvc exp list`)"
+    )
 
 
 def _flatten(nested: object) -> dict:
     """{"train.lr": 50, ...} from {"train": {"lr": 50}} or dvc.lock's {"train.lr": 50};
     {} from anything that is not a mapping (a broken file is reported as mismatches)."""
     out = {}
-    for key, value in (nested.items() if isinstance(nested, dict) else ()):
+    for key, value in nested.items() if isinstance(nested, dict) else ():
         if isinstance(value, dict):
             out.update({f"{key}.{k}": v for k, v in value.items()})
         else:
@@ -112,13 +116,22 @@ def _lock_stages(lock: object) -> dict | None:
 
     def items(entry: object, kind: str) -> list[dict]:
         found = entry.get(kind) if isinstance(entry, dict) else None
-        return [i for i in found if isinstance(i, dict) and "path" in i] \
-            if isinstance(found, list) else []
+        return (
+            [i for i in found if isinstance(i, dict) and "path" in i]
+            if isinstance(found, list)
+            else []
+        )
 
-    return {name: {"params": (entry.get("params") or {}).get("params.yaml")
-                   if isinstance(entry, dict) and isinstance(entry.get("params"), dict) else None,
-                   "deps": items(entry, "deps"), "outs": items(entry, "outs")}
-            for name, entry in stages.items()}
+    return {
+        name: {
+            "params": (entry.get("params") or {}).get("params.yaml")
+            if isinstance(entry, dict) and isinstance(entry.get("params"), dict)
+            else None,
+            "deps": items(entry, "deps"),
+            "outs": items(entry, "outs"),
+        }
+        for name, entry in stages.items()
+    }
 
 
 def _locked_files(stages: dict) -> list[tuple[str, str, str | None]]:
@@ -157,8 +170,9 @@ class Audit:
 
     def run(self) -> None:
         if self.lock is None:
-            self.problems.append(f"dvc.lock: missing or not a DVC lock file {self.src.label}; "
-                                 "run `dvc repro`")
+            self.problems.append(
+                f"dvc.lock: missing or not a DVC lock file {self.src.label}; run `dvc repro`"
+            )
         self.check_params_and_files()
         self.check_own_file()
         self.check_previous()
@@ -177,8 +191,9 @@ class Audit:
             for key, value in _flatten(stage["params"]).items():
                 self.expect(f"params.yaml {key}", value, current.get(key, "missing"))
                 if entry is not None:
-                    self.expect(f"dvc.lock {name} param {key}", value,
-                                locked_params.get(key, "missing"))
+                    self.expect(
+                        f"dvc.lock {name} param {key}", value, locked_params.get(key, "missing")
+                    )
             for file, digest in {**stage["inputs"], **stage["outputs"]}.items():
                 recorded_files.setdefault(file, digest)  # an output is the next stage's input
         for file, digest in recorded_files.items():
@@ -198,20 +213,26 @@ class Audit:
             self.checks += 1
             found = _digest(self.src.read(home))
             if found != own:
-                self.problems.append(f"{self.path}: md5 {own}, but {home} {self.src.label} "
-                                     f"has md5 {found}")
+                self.problems.append(
+                    f"{self.path}: md5 {own}, but {home} {self.src.label} has md5 {found}"
+                )
             for lock_stage, lock_path, lock_md5 in self.locked:
                 if lock_path == home:
                     self.checks += 1
                     if lock_md5 != own:
-                        self.problems.append(f"{self.path}: md5 {own}, but dvc.lock "
-                                             f"({lock_stage}) records {lock_md5} for {home}")
+                        self.problems.append(
+                            f"{self.path}: md5 {own}, but dvc.lock "
+                            f"({lock_stage}) records {lock_md5} for {home}"
+                        )
 
     def check_previous(self) -> None:
         prev = self.meta["previous"]
         if prev:
-            self.expect(f"previous checkpoint {prev['path']} md5", prev["md5"],
-                        _digest(self.src.read(prev["path"])))
+            self.expect(
+                f"previous checkpoint {prev['path']} md5",
+                prev["md5"],
+                _digest(self.src.read(prev["path"])),
+            )
 
     def check_code(self) -> None:
         code = self.meta["code"]
@@ -219,17 +240,22 @@ class Audit:
         if code["commit"] is None:
             self.problems.append("code: no git commit recorded (trained outside a git repository)")
         elif code["dirty"]:
-            self.problems.append(f"code: trained from uncommitted changes on top of "
-                                 f"{code['commit'][:12]} (in {', '.join(train_code())}); "
-                                 "commit them and run `dvc repro -f train`")
+            self.problems.append(
+                f"code: trained from uncommitted changes on top of "
+                f"{code['commit'][:12]} (in {', '.join(train_code())}); "
+                "commit them and run `dvc repro -f train`"
+            )
         else:
             changed = self.src.code_changed_since(code["commit"])
             if changed is None:
-                self.problems.append(f"code: recorded commit {code['commit'][:12]} is not in "
-                                     "this repository")
+                self.problems.append(
+                    f"code: recorded commit {code['commit'][:12]} is not in this repository"
+                )
             elif changed:
-                self.problems.append(f"code: {', '.join(changed)} changed since the recorded "
-                                     f"commit {code['commit'][:12]}; run `dvc repro`")
+                self.problems.append(
+                    f"code: {', '.join(changed)} changed since the recorded "
+                    f"commit {code['commit'][:12]}; run `dvc repro`"
+                )
 
     def check_retrained(self) -> None:
         """Re-run training in memory from the recorded counts and params."""
@@ -242,23 +268,33 @@ class Audit:
         W_again, curve, _ = fit(counts[0], replace(train, steps=self.meta["step"]))
         self.checks += 1
         if W_again.tobytes() != self.W.tobytes():
-            self.problems.append(f"{self.path}: W differs from retraining the recorded inputs "
-                                 f"and params (max |dW| = "
-                                 f"{float(np.abs(W_again - self.W).max()):.3g})")
-        self.expect(f"{self.path} loss at step {self.meta['step']} (retrained)",
-                    self.meta["loss"], float(curve[-1, 0]))
+            self.problems.append(
+                f"{self.path}: W differs from retraining the recorded inputs "
+                f"and params (max |dW| = "
+                f"{float(np.abs(W_again - self.W).max()):.3g})"
+            )
+        self.expect(
+            f"{self.path} loss at step {self.meta['step']} (retrained)",
+            self.meta["loss"],
+            float(curve[-1, 0]),
+        )
 
 
 def describe(path: str, data: bytes, meta: dict) -> str:
     """The chain from the names file to the checkpoint, for a person."""
-    lines = [f"checkpoint {path}  md5 {artifacts.md5_bytes(data)}",
-             f"  step {meta['step']}, loss {meta['loss']:.6f} "
-             f"(ce {meta['ce']:.6f} + reg {meta['reg']:.6f}), vocabulary of {len(meta['vocab'])}"]
+    lines = [
+        f"checkpoint {path}  md5 {artifacts.md5_bytes(data)}",
+        f"  step {meta['step']}, loss {meta['loss']:.6f} "
+        f"(ce {meta['ce']:.6f} + reg {meta['reg']:.6f}), vocabulary of {len(meta['vocab'])}",
+    ]
     if meta["previous"]:
         lines.append(f"  previous {meta['previous']['path']}  md5 {meta['previous']['md5']}")
     code = meta["code"]
-    state = "no git" if code["commit"] is None else \
-        f"git {code['commit'][:12]} ({'DIRTY' if code['dirty'] else 'clean'})"
+    state = (
+        "no git"
+        if code["commit"] is None
+        else f"git {code['commit'][:12]} ({'DIRTY' if code['dirty'] else 'clean'})"
+    )
     lines.append(f"  code {state}; " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()))
     for stage in meta["lineage"]:
         shown = " ".join(f"{k}={v}" for k, v in _flatten(stage["params"]).items())
@@ -278,20 +314,39 @@ def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | Non
         raise PipelineError(f"{checkpoint}: not found {src.label}")
     W, meta = artifacts.parse_checkpoint(data, checkpoint)
     if not verify:
-        print(json.dumps({"path": checkpoint, "md5": artifacts.md5_bytes(data), **meta},
-                         indent=2, sort_keys=True) if as_json else describe(checkpoint, data, meta))
+        print(
+            json.dumps(
+                {"path": checkpoint, "md5": artifacts.md5_bytes(data), **meta},
+                indent=2,
+                sort_keys=True,
+            )
+            if as_json
+            else describe(checkpoint, data, meta)
+        )
         return 0
     if not Path("dvc.yaml").is_file():
-        raise PipelineError("--verify compares with the project: run it from the project root, "
-                            "where dvc.yaml is")
+        raise PipelineError(
+            "--verify compares with the project: run it from the project root, where dvc.yaml is"
+        )
     audit = Audit(checkpoint, data, W, meta, src)
     audit.run()
     if as_json:
-        print(json.dumps({"path": checkpoint, "ok": not audit.problems, "checks": audit.checks,
-                          "problems": audit.problems}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "path": checkpoint,
+                    "ok": not audit.problems,
+                    "checks": audit.checks,
+                    "problems": audit.problems,
+                },
+                indent=2,
+            )
+        )
     elif audit.problems:
         print("\n".join(audit.problems))
     else:
-        print(f"verified {checkpoint} {src.label}: {audit.checks} checks agree, "
-              f"retrained W is bit-identical")
+        print(
+            f"verified {checkpoint} {src.label}: {audit.checks} checks agree, "
+            f"retrained W is bit-identical"
+        )
     return 1 if audit.problems else 0

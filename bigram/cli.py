@@ -5,6 +5,7 @@
 
 The DVC stages are not here: `dvc repro` runs them (stages/).
 """
+
 import argparse
 import sys
 
@@ -14,17 +15,24 @@ from bigram.console import run
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="bigram", description=__doc__.split("\n")[0])
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    lineage = sub.add_parser("lineage", help="show or verify where a checkpoint came from",
-                             description="Show a checkpoint's lineage, or verify it against the "
-                                         "project (exit 1 with one line per disagreement).")
+    lineage = sub.add_parser(
+        "lineage",
+        help="show or verify where a checkpoint came from",
+        description="Show a checkpoint's lineage, or verify it against the "
+        "project (exit 1 with one line per disagreement).",
+    )
     lineage.add_argument("checkpoint", help="a checkpoint file, e.g. models/model.safetensors")
     lineage.add_argument("--verify", action="store_true", help="recompute and compare everything")
     lineage.add_argument("--json", action="store_true", help="machine-readable output")
-    lineage.add_argument("--rev", help="audit the checkpoint as it was at this git revision or "
-                                       "DVC experiment")
-    select = sub.add_parser("select", help="the experiment with the lowest dev NLL, and its test NLL",
-                            description="Choose on dev, report test once: name the commit or "
-                                        "experiment with the lowest dev NLL.")
+    lineage.add_argument(
+        "--rev", help="audit the checkpoint as it was at this git revision or DVC experiment"
+    )
+    select = sub.add_parser(
+        "select",
+        help="the experiment with the lowest dev NLL, and its test NLL",
+        description="Choose on dev, report test once: name the commit or "
+        "experiment with the lowest dev NLL.",
+    )
     select.add_argument("--json", action="store_true", help="machine-readable output")
     return top
 
@@ -37,9 +45,11 @@ def main(argv: list[str] | None = None) -> None:
         # Imported here: `bigram select` must not pay for the audit's imports.
         if args.command == "lineage":
             from bigram.audit import lineage_command
+
             code = lineage_command(args.checkpoint, args.verify, args.json, args.rev)
         else:
             from bigram.select import select_command
+
             code = select_command(args.json)
         if code:
             sys.exit(code)

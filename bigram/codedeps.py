@@ -2,6 +2,7 @@
 within the project. dvc.yaml's code deps of each stage and the code identity
 recorded in checkpoints are both this closure, so neither can drift from the
 code (a test compares dvc.yaml with it)."""
+
 import ast
 from pathlib import Path
 

@@ -1,5 +1,6 @@
 """The neural model against the count-based bigram matrix P (the notebook's
 section 7): metrics, the bigram table and heatmaps."""
+
 import csv
 import io
 
@@ -19,8 +20,9 @@ def mean_kl(P: np.ndarray, logQ: np.ndarray) -> float:
     return float((P * (np.log(P) - logQ)).sum(axis=1).mean())
 
 
-def compare(counts: np.ndarray, W: np.ndarray, smoothing: float, fit: str
-            ) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+def compare(
+    counts: np.ndarray, W: np.ndarray, smoothing: float, fit: str
+) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Metrics and (P_count, P_neural, fit counts) for the split counts and W.
     P_count is fitted on the train split, or on all pairs with fit='all' (the
     notebook's section 7, which leaks dev and test into the count model)."""
@@ -28,10 +30,12 @@ def compare(counts: np.ndarray, W: np.ndarray, smoothing: float, fit: str
     p_count = count_probs(fitted, smoothing)
     logp_neural = log_softmax(W)
     p_neural = np.exp(logp_neural)
-    metrics = {"count": split_nlls(counts, np.log(p_count)),
-               "neural": split_nlls(counts, logp_neural),
-               "kl_count_neural": mean_kl(p_count, logp_neural),
-               "max_abs_diff": float(np.abs(p_count - p_neural).max())}
+    metrics = {
+        "count": split_nlls(counts, np.log(p_count)),
+        "neural": split_nlls(counts, logp_neural),
+        "kl_count_neural": mean_kl(p_count, logp_neural),
+        "max_abs_diff": float(np.abs(p_count - p_neural).max()),
+    }
     return metrics, p_count, p_neural, fitted
 
 
@@ -39,11 +43,16 @@ def heatmap(matrix: np.ndarray, vocab: list[str], title: str, diverging: bool = 
     """PNG bytes of a V×V matrix with rows (previous symbol) and columns (next
     symbol) labelled by character."""
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, cheaper import
+
     fig = Figure(figsize=(8, 7), dpi=100)
     ax = fig.add_subplot()
     limit = float(np.abs(matrix).max()) or 1.0
-    image = ax.imshow(matrix, cmap="RdBu_r" if diverging else "viridis",
-                      vmin=-limit if diverging else 0, vmax=limit)
+    image = ax.imshow(
+        matrix,
+        cmap="RdBu_r" if diverging else "viridis",
+        vmin=-limit if diverging else 0,
+        vmax=limit,
+    )
     # Symbols as plain text, not tick labels: matplotlib builds a costly Tick object
     # per label, and compare runs on every `dvc exp run`. Beyond ~60 symbols labels
     # overlap into a grey smear, so they are left out.
@@ -63,8 +72,9 @@ def heatmap(matrix: np.ndarray, vocab: list[str], title: str, diverging: bool = 
     return buffer.getvalue()
 
 
-def bigram_table(vocab: list[str], fitted: np.ndarray, p_count: np.ndarray,
-                 p_neural: np.ndarray) -> str:
+def bigram_table(
+    vocab: list[str], fitted: np.ndarray, p_count: np.ndarray, p_neural: np.ndarray
+) -> str:
     """CSV of prev,next,count,p_count,p_neural for every pair of symbols, in the
     format of pandas' to_csv(index=False, float_format="%.8g") (a test checks),
     without paying for importing pandas on every experiment."""
@@ -72,6 +82,9 @@ def bigram_table(vocab: list[str], fitted: np.ndarray, p_count: np.ndarray,
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["prev", "next", "count", "p_count", "p_neural"])
     V = len(vocab)
-    writer.writerows([vocab[i], vocab[j], fitted[i, j], f"{p_count[i, j]:.8g}",
-                      f"{p_neural[i, j]:.8g}"] for i in range(V) for j in range(V))
+    writer.writerows(
+        [vocab[i], vocab[j], fitted[i, j], f"{p_count[i, j]:.8g}", f"{p_neural[i, j]:.8g}"]
+        for i in range(V)
+        for j in range(V)
+    )
     return out.getvalue()

@@ -5,6 +5,7 @@ checkpoint) are raised as PipelineError and end as one line on stderr with a
 non-zero exit: a traceback would bury the one thing the user needs to read.
 Anything else is a bug and keeps its traceback.
 """
+
 import argparse
 import sys
 from collections.abc import Callable
@@ -28,13 +29,15 @@ def run(main: Callable[[], None]) -> None:
         sys.exit(130)
 
 
-def run_stage(name: str, main: Callable[[], None], doc: str,
-              argv: list[str] | None = None) -> None:
+def run_stage(name: str, main: Callable[[], None], doc: str, argv: list[str] | None = None) -> None:
     """Run a DVC stage: it takes no arguments (everything is in params.yaml), so
     `--help` prints what it reads and writes and anything else is refused before
     an artifact is touched."""
-    parser = argparse.ArgumentParser(prog=f"python -m stages.{name}", description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=f"python -m stages.{name}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.parse_args(argv)
     run(main)
 
@@ -49,5 +52,8 @@ def bar(stage: str, done: int, total: int, width: int = 30) -> None:
     if not sys.stdout.isatty():
         return
     filled = width * done // max(total, 1)
-    print(f"\r[{stage}] {'#' * filled}{'.' * (width - filled)} {done}/{total}",
-          end="\n" if done == total else "", flush=True)
+    print(
+        f"\r[{stage}] {'#' * filled}{'.' * (width - filled)} {done}/{total}",
+        end="\n" if done == total else "",
+        flush=True,
+    )

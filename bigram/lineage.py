@@ -6,6 +6,7 @@ Each record holds the stage's params and the md5 of every input and output (the
 digests dvc.lock uses). prepare and split write the chain to data/*/lineage.json,
 train stores the whole chain inside every checkpoint.
 """
+
 import platform
 import subprocess
 from importlib import metadata
@@ -19,22 +20,30 @@ TRAIN_STAGE = "stages/train.py"
 
 def record(stage: str, params: dict, inputs: list[str], outputs: list[str]) -> dict:
     """One link of the chain: the stage's params and the md5 of its files."""
-    return {"stage": stage, "params": params,
-            "inputs": {p: artifacts.md5(p) for p in inputs},
-            "outputs": {p: artifacts.md5(p) for p in outputs}}
+    return {
+        "stage": stage,
+        "params": params,
+        "inputs": {p: artifacts.md5(p) for p in inputs},
+        "outputs": {p: artifacts.md5(p) for p in outputs},
+    }
 
 
 def check_recorded(chain: object, paths: list[str], lineage_file: str) -> list[dict]:
     """The chain, after refusing inputs that are not the files the previous stage recorded."""
-    if not (isinstance(chain, list) and chain and all(
-            isinstance(r, dict) and isinstance(r.get("outputs"), dict) for r in chain)):
-        raise PipelineError(f"{lineage_file} is not a lineage record; "
-                            "run `dvc repro` to rebuild it")
+    if not (
+        isinstance(chain, list)
+        and chain
+        and all(isinstance(r, dict) and isinstance(r.get("outputs"), dict) for r in chain)
+    ):
+        raise PipelineError(
+            f"{lineage_file} is not a lineage record; run `dvc repro` to rebuild it"
+        )
     recorded = {p: d for r in chain for p, d in r["outputs"].items()}
     for p in paths:
         if artifacts.md5(p) != recorded.get(p):
-            raise PipelineError(f"{p} is not the file recorded in {lineage_file}; "
-                                "run `dvc repro` to rebuild both")
+            raise PipelineError(
+                f"{p} is not the file recorded in {lineage_file}; run `dvc repro` to rebuild both"
+            )
     return chain
 
 

@@ -1,5 +1,6 @@
 """The neural bigram model as pure numpy functions: log-probabilities from W,
 negative log-likelihood of counted pairs, and seeded sampling."""
+
 import numpy as np
 
 from bigram.artifacts import SPLITS

@@ -3,6 +3,7 @@
 A names file is text, one name per line; each name wrapped in the boundary
 symbol '.' gives len(name) + 1 (previous, next) pairs of symbol indices.
 """
+
 import re
 
 import numpy as np
@@ -29,24 +30,30 @@ def parse_names(data: bytes, source: str) -> list[str]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise PipelineError(f"{source} line {line}: byte 0x{data[e.start]:02x} is not UTF-8; "
-                            "save the file as UTF-8") from None
+        raise PipelineError(
+            f"{source} line {line}: byte 0x{data[e.start]:02x} is not UTF-8; save the file as UTF-8"
+        ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     stripped = "\n".join(line.strip() for line in text.split("\n"))
     dot = stripped.find(BOUNDARY)
     if dot >= 0:
         line = _line_of(stripped, dot)
-        raise PipelineError(f"{source} line {line}: {stripped.split(chr(10))[line - 1]!r} contains "
-                            f"'{BOUNDARY}', the name boundary symbol; remove it from the name")
+        raise PipelineError(
+            f"{source} line {line}: {stripped.split(chr(10))[line - 1]!r} contains "
+            f"'{BOUNDARY}', the name boundary symbol; remove it from the name"
+        )
     control = _CONTROL.search(stripped)
     if control:
-        raise PipelineError(f"{source} line {_line_of(stripped, control.start())}: control "
-                            f"character U+{ord(control.group()):04X} inside a name; put one "
-                            "plain name per line (is this a TSV or binary file?)")
+        raise PipelineError(
+            f"{source} line {_line_of(stripped, control.start())}: control "
+            f"character U+{ord(control.group()):04X} inside a name; put one "
+            "plain name per line (is this a TSV or binary file?)"
+        )
     names = [name for name in stripped.split("\n") if name]
     if not names:
-        raise PipelineError(f"{source} has no names (empty or only blank lines); "
-                            "put one name per line")
+        raise PipelineError(
+            f"{source} has no names (empty or only blank lines); put one name per line"
+        )
     return names
 
 

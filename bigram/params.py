@@ -5,6 +5,7 @@ reported at once, with the key, the value and what is allowed, instead of
 surfacing as a stack trace three stages later. The validation table RULES is
 the single description of every key; each section becomes a frozen dataclass.
 """
+
 import math
 import re
 from dataclasses import dataclass, fields
@@ -82,7 +83,8 @@ class YAMLLoader(yaml.SafeLoader):
 YAMLLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."))
+    list("-+0123456789."),
+)
 
 
 def load_yaml(text: str | bytes) -> object:
@@ -102,8 +104,11 @@ def _bounded(top: int) -> tuple:
 # key -> (check, allowed values in words, default). The defaults are the
 # notebook's and are what params.yaml ships with (a test keeps them equal).
 RULES = {
-    "data.names": (lambda v: isinstance(v, str) and v.strip() != "",
-                   "a path to a names file, relative to the project root", "data/names.txt"),
+    "data.names": (
+        lambda v: isinstance(v, str) and v.strip() != "",
+        "a path to a names file, relative to the project root",
+        "data/names.txt",
+    ),
     "split.seed": (*_SEED, 42),
     "split.train": (*_FRACTION, 0.8),
     "split.dev": (*_FRACTION, 0.1),
@@ -113,8 +118,11 @@ RULES = {
     "train.reg": (lambda v: is_number(v) and v >= 0, "a finite number >= 0", 0.01),
     "train.steps": (*_bounded(10_000_000), 200),
     "train.checkpoint_every": (*_COUNT, 50),
-    "compare.smoothing": (lambda v: is_number(v) and v > 0,
-                          "a finite number > 0 (with 0 an unseen bigram gets infinite NLL)", 1),
+    "compare.smoothing": (
+        lambda v: is_number(v) and v > 0,
+        "a finite number > 0 (with 0 an unseen bigram gets infinite NLL)",
+        1,
+    ),
     "compare.fit": (lambda v: v in ("train", "all"), "'train' or 'all'", "train"),
     "sample.seed": (*_SEED, 42),
     "sample.count": (*_bounded(1_000_000), 20),
@@ -143,30 +151,37 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
         raise PipelineError(f"{source}: expected sections {', '.join(SECTIONS)} at the top level")
     for section, values in raw.items():
         if section not in SECTIONS:
-            problems.append(f"{source}: unknown section {section!r}; the sections are "
-                            f"{', '.join(SECTIONS)}")
+            problems.append(
+                f"{source}: unknown section {section!r}; the sections are {', '.join(SECTIONS)}"
+            )
         elif not isinstance(values, dict):
-            problems.append(f"{source}: {section} must be a mapping of keys "
-                            f"({', '.join(SECTIONS[section])})")
+            problems.append(
+                f"{source}: {section} must be a mapping of keys ({', '.join(SECTIONS[section])})"
+            )
         else:
             for name in values:
                 if name not in SECTIONS[section]:
-                    problems.append(f"{source}: unknown key {section}.{name}; the {section} keys "
-                                    f"are {', '.join(SECTIONS[section])}")
+                    problems.append(
+                        f"{source}: unknown key {section}.{name}; the {section} keys "
+                        f"are {', '.join(SECTIONS[section])}"
+                    )
     for key, (check, allowed, default) in RULES.items():
         section, name = key.split(".")
         values = raw.get(section)
         if not isinstance(values, dict) or name not in values:
             if section not in raw or isinstance(values, dict):
-                problems.append(f"{source}: missing key {key}; add it ({allowed}, "
-                                f"default {default!r})")
+                problems.append(
+                    f"{source}: missing key {key}; add it ({allowed}, default {default!r})"
+                )
             continue
         if not check(values[name]):
             problems.append(f"{source}: {key} = {values[name]!r} is not allowed; use {allowed}")
     split = raw.get("split")
     if not problems and split["train"] + split["dev"] >= 1:
-        problems.append(f"{source}: split.train + split.dev = {split['train'] + split['dev']:g} "
-                        "leaves no test split; make the sum < 1")
+        problems.append(
+            f"{source}: split.train + split.dev = {split['train'] + split['dev']:g} "
+            "leaves no test split; make the sum < 1"
+        )
     if problems:
         raise PipelineError("\n".join(problems))
     return raw
@@ -184,8 +199,9 @@ def load(path: str | Path = PARAMS_FILE) -> Params:
         with open(path, encoding="utf-8") as f:
             raw = load_yaml(f)
     except FileNotFoundError:
-        raise PipelineError(f"{path} not found; run from the project root, "
-                            "where params.yaml is") from None
+        raise PipelineError(
+            f"{path} not found; run from the project root, where params.yaml is"
+        ) from None
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         where = getattr(e, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -197,10 +213,12 @@ def section(name: str, values: object, source: str) -> object:
     """One validated, typed section (e.g. the train params recorded in a
     checkpoint), checked by the same RULES as params.yaml."""
     if not isinstance(values, dict) or set(values) != set(SECTIONS[name]):
-        raise PipelineError(f"{source}: {name} params must be exactly "
-                            f"{', '.join(SECTIONS[name])}")
-    bad = [f"{name}.{key} = {values[key]!r}" for key in SECTIONS[name]
-           if not RULES[f"{name}.{key}"][0](values[key])]
+        raise PipelineError(f"{source}: {name} params must be exactly {', '.join(SECTIONS[name])}")
+    bad = [
+        f"{name}.{key} = {values[key]!r}"
+        for key in SECTIONS[name]
+        if not RULES[f"{name}.{key}"][0](values[key])
+    ]
     if bad:
         raise PipelineError(f"{source}: {', '.join(bad)} not allowed (see params.yaml's rules)")
     return SECTION_TYPES[name](**values)

@@ -5,6 +5,7 @@ than on the N pairs: the cross-entropy over N pairs is a count-weighted sum
 over the V×V matrix, so training, evaluating and comparing cost O(V²) per pass
 whatever N is.
 """
+
 import numpy as np
 
 from bigram.artifacts import SPLITS
@@ -15,6 +16,7 @@ def permutation(n: int, seed: int) -> np.ndarray:
     """torch.randperm(n) under `seed`: the notebook's split. torch's generator
     stream (unlike its float kernels) is the same on every CPU."""
     import torch  # only here: the other stages must not pay for the import
+
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
 
 
@@ -34,9 +36,11 @@ def check_sizes(n: int, train: float, dev: float, unit: str) -> None:
     sizes = dict(zip(SPLITS, split_sizes(n, train, dev)))
     empty = [name for name, size in sizes.items() if size < 1]
     if empty:
-        raise PipelineError(f"params.yaml: split.train = {train}, split.dev = {dev} leave the "
-                            f"{' and '.join(empty)} split empty for {n} {unit}; use other fractions "
-                            "or a larger names file")
+        raise PipelineError(
+            f"params.yaml: split.train = {train}, split.dev = {dev} leave the "
+            f"{' and '.join(empty)} split empty for {n} {unit}; use other fractions "
+            "or a larger names file"
+        )
 
 
 def assign_split(perm: np.ndarray, train: float, dev: float) -> np.ndarray:
@@ -45,7 +49,7 @@ def assign_split(perm: np.ndarray, train: float, dev: float) -> np.ndarray:
     n_train, n_dev, _ = split_sizes(len(perm), train, dev)
     assign = np.full(len(perm), 2, dtype=np.uint8)
     assign[perm[:n_train]] = 0
-    assign[perm[n_train:n_train + n_dev]] = 1
+    assign[perm[n_train : n_train + n_dev]] = 1
     return assign
 
 
@@ -67,7 +71,7 @@ def split_counts(pairs: np.ndarray, assign: np.ndarray, V: int, chunk: int = 1 <
     # In chunks: int64 copies of all N pairs would be the stage's peak memory.
     counts = np.zeros(3 * V * V, dtype=np.int64)
     for i in range(0, pairs.shape[1], chunk):
-        xs, ys = pairs[:, i:i + chunk].astype(np.int64)
-        flat = assign[i:i + chunk].astype(np.int64) * (V * V) + xs * V + ys
+        xs, ys = pairs[:, i : i + chunk].astype(np.int64)
+        flat = assign[i : i + chunk].astype(np.int64) * (V * V) + xs * V + ys
         counts += np.bincount(flat, minlength=3 * V * V)
     return counts.reshape(3, V, V)

@@ -1,12 +1,14 @@
 """Gradient descent on W: the notebook's training loop, on bigram counts."""
+
 import numpy as np
 
 from bigram.console import PipelineError, bar
 from bigram.params import TrainParams
 
 
-def fit(counts: np.ndarray, train: TrainParams, show_progress: bool = False
-        ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+def fit(
+    counts: np.ndarray, train: TrainParams, show_progress: bool = False
+) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
     """Plain gradient descent on W, initialised torch.randn(V, V) under
     train.seed, minimising cross-entropy over the counted pairs + reg·mean(W²).
 
@@ -19,6 +21,7 @@ def fit(counts: np.ndarray, train: TrainParams, show_progress: bool = False
     depend on the pairs only through their counts.
     """
     import torch
+
     steps, every, lr, reg = train.steps, train.checkpoint_every, train.lr, train.reg
     C = torch.from_numpy(counts).to(torch.float32)
     V = C.shape[0]
@@ -39,8 +42,10 @@ def fit(counts: np.ndarray, train: TrainParams, show_progress: bool = False
         # Diverged: the loss is not a number, or has grown past ten times its value
         # for the random initialisation, which no useful step size does.
         if not np.isfinite(curve[step, 0]) or curve[step, 0] > 10 * curve[0, 0]:
-            raise PipelineError(f"train diverged at step {step} (loss {curve[step, 0]:.6g}); "
-                                f"lower train.lr (now {lr}) in params.yaml")
+            raise PipelineError(
+                f"train diverged at step {step} (loss {curve[step, 0]:.6g}); "
+                f"lower train.lr (now {lr}) in params.yaml"
+            )
         if step % every == 0 or step == steps:
             snapshots[step] = W.numpy().copy()
         if step == steps:

@@ -5,6 +5,7 @@ Reads   params.yaml, data/prepared/vocab.json, data/split/counts.npy,
         models/model.safetensors, models/checkpoints/
 Writes  plots/eval_steps.csv, metrics/evaluate.json
 """
+
 import math
 
 from bigram import artifacts, params
@@ -25,8 +26,10 @@ def main() -> None:
         rows.append(f"{meta['step']},{at['train']:.7g},{at['dev']:.7g},{at['test']:.7g}\n")
     artifacts.write_text(artifacts.EVAL_STEPS, "step,train,dev,test\n" + "".join(rows))
     # e^nll overflows a float past nll ≈ 709; JSON has no infinity, so null.
-    metrics = {split: {"nll": v, "perplexity": math.exp(v) if v < 709 else None}
-               for split, v in nlls.items()}
+    metrics = {
+        split: {"nll": v, "perplexity": math.exp(v) if v < 709 else None}
+        for split, v in nlls.items()
+    }
     artifacts.write_json(artifacts.metrics_path("evaluate"), metrics)
     progress("evaluate", " ".join(f"{k}={v:.4f}" for k, v in nlls.items()))
 

@@ -4,6 +4,7 @@ Reads   params.yaml (data), the names file data.names
 Writes  data/prepared/vocab.json, data/prepared/pairs.npy, data/prepared/lineage.json,
         metrics/prepare.json
 """
+
 from dataclasses import asdict
 
 from bigram import artifacts, lineage, params
@@ -17,10 +18,18 @@ def main() -> None:
     vocab, pairs = encode(names)
     artifacts.write_json(artifacts.VOCAB, vocab)
     artifacts.write_npy(artifacts.PAIRS, pairs)
-    artifacts.write_json(artifacts.PREPARE_LINEAGE, [lineage.record(
-        "prepare", {"data": asdict(data)}, [data.names], [artifacts.VOCAB, artifacts.PAIRS])])
-    artifacts.write_json(artifacts.metrics_path("prepare"),
-                         {"names": len(names), "pairs": pairs.shape[1], "vocab_size": len(vocab)})
+    artifacts.write_json(
+        artifacts.PREPARE_LINEAGE,
+        [
+            lineage.record(
+                "prepare", {"data": asdict(data)}, [data.names], [artifacts.VOCAB, artifacts.PAIRS]
+            )
+        ],
+    )
+    artifacts.write_json(
+        artifacts.metrics_path("prepare"),
+        {"names": len(names), "pairs": pairs.shape[1], "vocab_size": len(vocab)},
+    )
     progress("prepare", f"{len(names)} names, {pairs.shape[1]} pairs, {len(vocab)} symbols")
 
 

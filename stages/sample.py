@@ -4,6 +4,7 @@ Reads   params.yaml (data, sample), the names file data.names, data/prepared/voc
         models/model.safetensors
 Writes  data/samples.txt, metrics/sample.json
 """
+
 from bigram import artifacts, params
 from bigram.console import progress, run_stage
 from bigram.model import log_softmax, sample
@@ -20,9 +21,13 @@ def main() -> None:
     path = settings.data.names
     known = set(parse_names(artifacts.read_names_file(path), path))
     artifacts.write_text(artifacts.SAMPLES, "".join(name + "\n" for name in drawn))
-    artifacts.write_json(artifacts.metrics_path("sample"), {
-        "mean_length": sum(map(len, drawn)) / len(drawn),
-        "novel": sum(name not in known for name in drawn) / len(drawn)})
+    artifacts.write_json(
+        artifacts.metrics_path("sample"),
+        {
+            "mean_length": sum(map(len, drawn)) / len(drawn),
+            "novel": sum(name not in known for name in drawn) / len(drawn),
+        },
+    )
     progress("sample", ", ".join(drawn[:5]) + (", ..." if len(drawn) > 5 else ""))
 
 

@@ -6,6 +6,7 @@ Reads   params.yaml (split), data/prepared/vocab.json, data/prepared/pairs.npy,
 Writes  data/split/split.npy, data/split/counts.npy, data/split/lineage.json,
         metrics/split.json
 """
+
 from dataclasses import asdict
 
 from bigram import artifacts, lineage, params
@@ -18,20 +19,33 @@ def main() -> None:
     split = params.load().split
     vocab = artifacts.read_vocab()
     pairs = artifacts.read_pairs(len(vocab))
-    chain = lineage.check_recorded(artifacts.read_json(artifacts.PREPARE_LINEAGE),
-                                   [artifacts.VOCAB, artifacts.PAIRS], artifacts.PREPARE_LINEAGE)
+    chain = lineage.check_recorded(
+        artifacts.read_json(artifacts.PREPARE_LINEAGE),
+        [artifacts.VOCAB, artifacts.PAIRS],
+        artifacts.PREPARE_LINEAGE,
+    )
     check_sizes(units(pairs, split.unit), split.train, split.dev, split.unit)
     assign = split_pairs(pairs, split.seed, split.train, split.dev, split.unit)
     counts = split_counts(pairs, assign, len(vocab))
     sizes = {name: int(counts[i].sum()) for i, name in enumerate(SPLITS)}
     artifacts.write_npy(artifacts.SPLIT, assign)
     artifacts.write_npy(artifacts.COUNTS, counts)
-    artifacts.write_json(artifacts.SPLIT_LINEAGE, chain + [lineage.record(
-        "split", {"split": asdict(split)}, [artifacts.VOCAB, artifacts.PAIRS],
-        [artifacts.SPLIT, artifacts.COUNTS])])
+    artifacts.write_json(
+        artifacts.SPLIT_LINEAGE,
+        chain
+        + [
+            lineage.record(
+                "split",
+                {"split": asdict(split)},
+                [artifacts.VOCAB, artifacts.PAIRS],
+                [artifacts.SPLIT, artifacts.COUNTS],
+            )
+        ],
+    )
     artifacts.write_json(artifacts.metrics_path("split"), sizes)
-    progress("split", f"by {split.unit}: "
-             + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " pairs")
+    progress(
+        "split", f"by {split.unit}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " pairs"
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ Reads   params.yaml (train), data/prepared/vocab.json, data/split/counts.npy,
 Writes  models/model.safetensors (the final W), models/checkpoints/step_NNNNNN.safetensors,
         plots/train_loss.csv, metrics/train.json
 """
+
 import os
 from dataclasses import asdict
 
@@ -17,15 +18,23 @@ def main() -> None:
     train = params.load().train
     vocab = artifacts.read_vocab()
     counts = artifacts.read_counts(len(vocab))
-    chain = lineage.check_recorded(artifacts.read_json(artifacts.SPLIT_LINEAGE),
-                                   [artifacts.VOCAB, artifacts.COUNTS], artifacts.SPLIT_LINEAGE)
-    chain = chain + [lineage.record("train", {"train": asdict(train)},
-                                    [artifacts.VOCAB, artifacts.COUNTS], [])]
+    chain = lineage.check_recorded(
+        artifacts.read_json(artifacts.SPLIT_LINEAGE),
+        [artifacts.VOCAB, artifacts.COUNTS],
+        artifacts.SPLIT_LINEAGE,
+    )
+    chain = chain + [
+        lineage.record("train", {"train": asdict(train)}, [artifacts.VOCAB, artifacts.COUNTS], [])
+    ]
     W, curve, snapshots = fit(counts[0], train, show_progress=True)
     # Every checkpoint carries its whole lineage and the digest of the one
     # before it, so a copy found anywhere can still be audited (`bigram lineage`).
-    common = {"vocab": vocab, "lineage": chain, "code": lineage.code_identity(),
-              "versions": lineage.versions()}
+    common = {
+        "vocab": vocab,
+        "lineage": chain,
+        "code": lineage.code_identity(),
+        "versions": lineage.versions(),
+    }
     written = {artifacts.checkpoint_path(step) for step in snapshots}
     for stale in set(artifacts.checkpoint_paths()) - written:  # from an earlier, longer run
         os.unlink(stale)
@@ -41,8 +50,11 @@ def main() -> None:
     rows = "".join(f"{k},{a:.7g},{b:.7g},{c:.7g}\n" for k, (a, b, c) in enumerate(curve))
     artifacts.write_text(artifacts.LOSS_CURVE, "step,loss,ce,reg\n" + rows)
     artifacts.write_json(artifacts.metrics_path("train"), {"loss": loss, "ce": ce, "reg": reg})
-    progress("train", f"{train.steps} steps at lr {train.lr}: loss {curve[0, 0]:.4f} -> "
-             f"{loss:.4f}; {len(snapshots)} checkpoints")
+    progress(
+        "train",
+        f"{train.steps} steps at lr {train.lr}: loss {curve[0, 0]:.4f} -> "
+        f"{loss:.4f}; {len(snapshots)} checkpoints",
+    )
 
 
 if __name__ == "__main__":

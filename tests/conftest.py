@@ -10,11 +10,40 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_NAMES = ROOT.parent / "shared" / "data" / "names.txt"
-NOTEBOOK_NAMES = ["emma", "olivia", "ava", "isabella", "sophia", "mia", "charlotte", "amelia",
-                  "harper", "evelyn", "abigail", "emily", "ella", "elizabeth", "camila", "luna",
-                  "sofia", "avery", "mila", "aria"]
-PROJECT_FILES = ["bigram", "stages", "pyproject.toml", "dvc.yaml", "params.yaml", "data/names.txt", ".dvc/config", ".dvc/plots.html",
-                 ".dvc/.gitignore", ".dvcignore"]
+NOTEBOOK_NAMES = [
+    "emma",
+    "olivia",
+    "ava",
+    "isabella",
+    "sophia",
+    "mia",
+    "charlotte",
+    "amelia",
+    "harper",
+    "evelyn",
+    "abigail",
+    "emily",
+    "ella",
+    "elizabeth",
+    "camila",
+    "luna",
+    "sofia",
+    "avery",
+    "mila",
+    "aria",
+]
+PROJECT_FILES = [
+    "bigram",
+    "stages",
+    "pyproject.toml",
+    "dvc.yaml",
+    "params.yaml",
+    "data/names.txt",
+    ".dvc/config",
+    ".dvc/plots.html",
+    ".dvc/.gitignore",
+    ".dvcignore",
+]
 STAGES = ["prepare", "split", "train", "evaluate", "compare", "sample"]
 
 
@@ -72,10 +101,12 @@ def project(tmp_path):
 @pytest.fixture
 def repo(project):
     """The project copy as a committed git repo, ready for the real dvc CLI."""
-    for cmd in (["git", "init", "-q", "-b", "main"],
-                ["git", "config", "user.name", "test"],
-                ["git", "config", "user.email", "test@example.com"],
-                ["git", "config", "commit.gpgsign", "false"]):
+    for cmd in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "config", "user.name", "test"],
+        ["git", "config", "user.email", "test@example.com"],
+        ["git", "config", "commit.gpgsign", "false"],
+    ):
         sh(cmd, project)
     dvc(project, "config", "core.analytics", "false")
     sh(["git", "add", "-A"], project)

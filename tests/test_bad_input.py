@@ -1,5 +1,6 @@
 """Bad input never corrupts or crashes: every case ends in one exact line naming the
 file or key and the fix, a non-zero exit, no traceback and no half-written output."""
+
 import json
 import os
 import pickle
@@ -27,7 +28,7 @@ def error_line(result):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0][len("error: "):]
+    return lines[0][len("error: ") :]
 
 
 # --- names files ---------------------------------------------------------------
@@ -52,26 +53,44 @@ def test_accepted_names_files(project, case):
     (project / NAMES).write_bytes(content)
     stage(project, "prepare")
     assert read_json(project / "metrics/prepare.json") == {
-        "names": names, "pairs": pairs, "vocab_size": len(vocab)}
+        "names": names,
+        "pairs": pairs,
+        "vocab_size": len(vocab),
+    }
     assert read_json(project / "data/prepared/vocab.json") == list(vocab)
 
 
 HINT = "point data.names in params.yaml at a names file (one name per line)"
 REJECTED = {  # content -> the exact message
     "empty": (b"", f"{NAMES} has no names (empty or only blank lines); put one name per line"),
-    "only blank lines": (b"\n  \r\n\t\n", f"{NAMES} has no names (empty or only blank lines); "
-                                          "put one name per line"),
-    "tab inside a name": (b"emma\nan\tna\n", f"{NAMES} line 2: control character U+0009 inside a "
-                                             "name; put one plain name per line (is this a TSV or "
-                                             "binary file?)"),
-    "not utf-8": (b"emma\nzo\xeb\n", f"{NAMES} line 2: byte 0xeb is not UTF-8; save the file as UTF-8"),
-    "boundary inside a name": (b"emma\nj.r.\n", f"{NAMES} line 2: 'j.r.' contains '.', the name "
-                                                "boundary symbol; remove it from the name"),
-    "binary (png)": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
-                     f"{NAMES} line 1: byte 0x89 is not UTF-8; save the file as UTF-8"),
-    "binary (valid utf-8)": (b"ab\x00\x01\x02cd", f"{NAMES} line 1: control character U+0000 inside "
-                                                  "a name; put one plain name per line (is this a "
-                                                  "TSV or binary file?)"),
+    "only blank lines": (
+        b"\n  \r\n\t\n",
+        f"{NAMES} has no names (empty or only blank lines); put one name per line",
+    ),
+    "tab inside a name": (
+        b"emma\nan\tna\n",
+        f"{NAMES} line 2: control character U+0009 inside a "
+        "name; put one plain name per line (is this a TSV or "
+        "binary file?)",
+    ),
+    "not utf-8": (
+        b"emma\nzo\xeb\n",
+        f"{NAMES} line 2: byte 0xeb is not UTF-8; save the file as UTF-8",
+    ),
+    "boundary inside a name": (
+        b"emma\nj.r.\n",
+        f"{NAMES} line 2: 'j.r.' contains '.', the name boundary symbol; remove it from the name",
+    ),
+    "binary (png)": (
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+        f"{NAMES} line 1: byte 0x89 is not UTF-8; save the file as UTF-8",
+    ),
+    "binary (valid utf-8)": (
+        b"ab\x00\x01\x02cd",
+        f"{NAMES} line 1: control character U+0000 inside "
+        "a name; put one plain name per line (is this a "
+        "TSV or binary file?)",
+    ),
 }
 
 
@@ -93,8 +112,12 @@ def test_names_file_that_is_missing_or_a_directory(project):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.binary(max_size=300),
-                 st.lists(st.text(max_size=12), max_size=20).map(lambda lines: "\n".join(lines).encode())))
+@given(
+    st.one_of(
+        st.binary(max_size=300),
+        st.lists(st.text(max_size=12), max_size=20).map(lambda lines: "\n".join(lines).encode()),
+    )
+)
 def test_prepare_either_succeeds_with_invariants_or_fails_as_documented(data):
     try:
         names = parse_names(data, "f")
@@ -113,11 +136,13 @@ def test_prepare_either_succeeds_with_invariants_or_fails_as_documented(data):
 
 # --- params --------------------------------------------------------------------
 
+
 def test_a_bad_param_stops_the_first_stage_before_any_work(project):
     set_params(project, train__learning_rate=1)
     assert error_line(stage(project, "prepare", check=False)) == (
         "params.yaml: unknown key train.learning_rate; the train keys are seed, lr, reg, steps, "
-        "checkpoint_every")
+        "checkpoint_every"
+    )
     assert not (project / "data/prepared").exists()
 
 
@@ -125,17 +150,20 @@ def test_fractions_that_leave_a_split_empty(project):
     stage(project, "prepare")
     set_params(project, split__dev=0.005)  # int(0.005 * 130 pairs) = 0
     assert error_line(stage(project, "split", check=False)) == (
-        "params.yaml: split.train = 0.8, split.dev = 0.005 leave the dev split empty for 130 pairs; "
-        "use other fractions or a larger names file")
+        "params.yaml: split.train = 0.8, split.dev = 0.005 leave the dev split empty for "
+        "130 pairs; use other fractions or a larger names file"
+    )
     set_params(project, split__dev=0.1, split__train=0.85, split__unit="names")  # 20 names: 17+2+1
     stage(project, "split")
     set_params(project, split__dev=0.04)  # int(0.04 * 20 names) = 0
     assert error_line(stage(project, "split", check=False)) == (
         "params.yaml: split.train = 0.85, split.dev = 0.04 leave the dev split empty for 20 names; "
-        "use other fractions or a larger names file")
+        "use other fractions or a larger names file"
+    )
 
 
 # --- checkpoints and artifacts ---------------------------------------------------
+
 
 @pytest.fixture
 def trained(project):
@@ -158,7 +186,8 @@ def test_checkpoint_trained_on_another_vocabulary(trained, tmp_path):
     stage(trained, "split")
     assert error_line(stage(trained, "evaluate", check=False)) == (
         "models/model.safetensors was trained on another vocabulary than "
-        "data/prepared/vocab.json; run `dvc repro` to retrain it")
+        "data/prepared/vocab.json; run `dvc repro` to retrain it"
+    )
 
 
 def test_pickle_renamed_as_checkpoint_is_refused_and_never_runs(trained, tmp_path):
@@ -174,15 +203,27 @@ def test_pickle_renamed_as_checkpoint_is_refused_and_never_runs(trained, tmp_pat
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda v: v[:1] + v[2:] + v[1:2], "data/prepared/vocab.json is not the file recorded in "
-                                      "data/prepared/lineage.json; run `dvc repro` to rebuild both"),
-    (lambda v: v[1:], "data/prepared/vocab.json is not a vocabulary (a JSON list of distinct "
-                      "characters, '.' first); run `dvc repro -f prepare` to rebuild it"),
-    (lambda v: v[:-1], "data/prepared/pairs.npy does not match data/prepared/vocab.json; "
-                       "run `dvc repro -f prepare` to rebuild both"),
-    (None, "data/prepared/vocab.json is missing or unreadable; run `dvc repro` to rebuild it"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda v: v[:1] + v[2:] + v[1:2],
+            "data/prepared/vocab.json is not the file recorded in "
+            "data/prepared/lineage.json; run `dvc repro` to rebuild both",
+        ),
+        (
+            lambda v: v[1:],
+            "data/prepared/vocab.json is not a vocabulary (a JSON list of distinct "
+            "characters, '.' first); run `dvc repro -f prepare` to rebuild it",
+        ),
+        (
+            lambda v: v[:-1],
+            "data/prepared/pairs.npy does not match data/prepared/vocab.json; "
+            "run `dvc repro -f prepare` to rebuild both",
+        ),
+        (None, "data/prepared/vocab.json is missing or unreadable; run `dvc repro` to rebuild it"),
+    ],
+)
 def test_vocabulary_edited_by_hand(trained, edit, message):
     path = trained / "data/prepared/vocab.json"
     if edit is None:
@@ -203,6 +244,7 @@ def test_divergence_stops_with_the_step_and_writes_no_checkpoint(project):
 
 
 # --- faults ----------------------------------------------------------------------
+
 
 def big_names(seed, n=300_000):
     rng = np.random.default_rng(seed)
@@ -251,13 +293,19 @@ def test_killed_mid_write_leaves_whole_files_and_repro_completes(repo):
     (repo / NAMES).write_bytes(big_names(1))
     script = SLOW_WRITES.replace("STAGE", repr("prepare"))
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", script], cwd=repo, env=env(), check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", script], cwd=repo, env=env(), check=True, capture_output=True
+    )
     duration = time.perf_counter() - start
     torn = 0
     for delay in random.Random(0).sample([duration * k / 40 for k in range(1, 40)], 12):
-        proc = subprocess.Popen([sys.executable, "-c", script], cwd=repo, env=env(),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", script],
+            cwd=repo,
+            env=env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -293,29 +341,38 @@ def test_other_files_among_the_checkpoints_are_left_alone(trained):
     stage(trained, "train")
     stage(trained, "evaluate")
     assert extra.exists()
-    steps = [r.split(",")[0] for r in (trained / "plots/eval_steps.csv").read_text().splitlines()[1:]]
+    steps = [
+        r.split(",")[0] for r in (trained / "plots/eval_steps.csv").read_text().splitlines()[1:]
+    ]
     assert steps == ["0", "50", "100", "150", "200"]
 
 
 def test_a_foreign_safetensors_file_is_refused_in_one_line(trained, tmp_path):
     from safetensors.numpy import save_file
+
     vocab = json.loads((trained / "data/prepared/vocab.json").read_text())
     V = len(vocab)
     foreign = tmp_path / "foreign.safetensors"
-    save_file({"W": np.zeros((V, V), np.float32)}, str(foreign),
-              metadata={"pipeline": json.dumps({"vocab": vocab, "lineage": []})})
+    save_file(
+        {"W": np.zeros((V, V), np.float32)},
+        str(foreign),
+        metadata={"pipeline": json.dumps({"vocab": vocab, "lineage": []})},
+    )
     for args in (["evaluate"], ["lineage", str(foreign)], ["lineage", "--verify", str(foreign)]):
         if args == ["evaluate"]:
             (trained / "models/model.safetensors").write_bytes(foreign.read_bytes())
         command = ["bigram", *args] if args[0] == "lineage" else [f"stages.{args[0]}"]
-        r = subprocess.run([sys.executable, "-m", *command], cwd=trained,
-                           env=env(), capture_output=True, text=True)
-        assert "is not a checkpoint of this pipeline (its metadata lacks the lineage" in \
-            error_line(r)
+        r = subprocess.run(
+            [sys.executable, "-m", *command], cwd=trained, env=env(), capture_output=True, text=True
+        )
+        assert "is not a checkpoint of this pipeline (its metadata lacks the lineage" in error_line(
+            r
+        )
 
 
 @pytest.mark.parametrize("content", ['[{"stage": "x"}]', "[1]", '{"a": 1}'])
 def test_a_lineage_file_edited_by_hand(trained, content):
     (trained / "data/prepared/lineage.json").write_text(content)
     assert error_line(stage(trained, "split", check=False)) == (
-        "data/prepared/lineage.json is not a lineage record; run `dvc repro` to rebuild it")
+        "data/prepared/lineage.json is not a lineage record; run `dvc repro` to rebuild it"
+    )

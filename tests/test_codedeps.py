@@ -1,4 +1,5 @@
 """dvc.yaml's code deps are each stage's real import closure, and tools are in none."""
+
 import textwrap
 
 import pytest
@@ -47,5 +48,10 @@ def test_closure_follows_imports_transitively_and_ignores_others(tmp_path):
     for rel, text in files.items():
         (tmp_path / rel).write_text(textwrap.dedent(text))
     assert code_files("stages/s.py", tmp_path) == [
-        "bigram/__init__.py", "bigram/a.py", "bigram/b.py", "bigram/c.py",
-        "stages/__init__.py", "stages/s.py"]
+        "bigram/__init__.py",
+        "bigram/a.py",
+        "bigram/b.py",
+        "bigram/c.py",
+        "stages/__init__.py",
+        "stages/s.py",
+    ]

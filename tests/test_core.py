@@ -119,13 +119,24 @@ def test_split_counts_in_chunks_equal_one_pass():
 
 def test_bigram_table_is_what_pandas_writes():
     import pandas as pd
+
     vocab = [".", " ", ",", '"', "'", "a", "é"]
     V = len(vocab)
     rng = np.random.default_rng(0)
-    fitted, p_count, p_neural = rng.integers(0, 1000, (V, V)), rng.random((V, V)), rng.random((V, V)) / 7
-    frame = pd.DataFrame({"prev": np.repeat(vocab, V), "next": np.tile(vocab, V),
-                          "count": fitted.ravel(), "p_count": p_count.ravel(),
-                          "p_neural": p_neural.ravel()})
+    fitted, p_count, p_neural = (
+        rng.integers(0, 1000, (V, V)),
+        rng.random((V, V)),
+        rng.random((V, V)) / 7,
+    )
+    frame = pd.DataFrame(
+        {
+            "prev": np.repeat(vocab, V),
+            "next": np.tile(vocab, V),
+            "count": fitted.ravel(),
+            "p_count": p_count.ravel(),
+            "p_neural": p_neural.ravel(),
+        }
+    )
     expected = frame.to_csv(index=False, float_format="%.8g", lineterminator="\n")
     assert bigram_table(vocab, fitted, p_count, p_neural) == expected
     back = pd.read_csv(io.StringIO(expected), keep_default_na=False)

@@ -1,4 +1,5 @@
 """DVC behaviour users rely on, with the real dvc CLI in a temporary git repo."""
+
 import json
 import re
 
@@ -18,12 +19,19 @@ def repro_and_commit(repo):
 
 def test_fresh_repro_runs_every_stage_then_nothing(repo):
     assert ran(repro_and_commit(repo)) == STAGES
-    for f in ("data/prepared/vocab.json", "data/prepared/pairs.npy", "data/split/counts.npy",
-              "models/model.safetensors", "plots/train_loss.csv", "plots/bigrams.csv",
-              "data/samples.txt"):
+    for f in (
+        "data/prepared/vocab.json",
+        "data/prepared/pairs.npy",
+        "data/split/counts.npy",
+        "models/model.safetensors",
+        "plots/train_loss.csv",
+        "plots/bigrams.csv",
+        "data/samples.txt",
+    ):
         assert (repo / f).is_file(), f
     assert sorted(p.name for p in (repo / "metrics").iterdir()) == sorted(
-        f"{s}.json" for s in STAGES)
+        f"{s}.json" for s in STAGES
+    )
     second = dvc(repo, "repro").stdout
     assert ran(second) == []
     assert "up to date" in second
@@ -47,7 +55,9 @@ def test_exp_run_shows_changed_metrics_and_params(repo):
 
     diff = json.loads(dvc(repo, "metrics", "diff", "--json").stdout)
     assert diff["metrics/train.json"]["loss"]["old"] == before["loss"]
-    assert diff["metrics/train.json"]["loss"]["new"] == read_json(repo / "metrics/train.json")["loss"]
+    assert (
+        diff["metrics/train.json"]["loss"]["new"] == read_json(repo / "metrics/train.json")["loss"]
+    )
     assert diff["metrics/train.json"]["loss"]["new"] != before["loss"]
     assert "dev.nll" in diff["metrics/evaluate.json"]
     assert "metrics/prepare.json" not in diff  # unchanged upstream metrics
@@ -60,5 +70,7 @@ def test_exp_run_shows_changed_metrics_and_params(repo):
     assert data["params"]["params.yaml"]["data"]["train"]["lr"] == 10
     metrics = data["metrics"]
     assert set(metrics) == {f"metrics/{s}.json" for s in STAGES}
-    assert metrics["metrics/train.json"]["data"]["loss"] == diff["metrics/train.json"]["loss"]["new"]
+    assert (
+        metrics["metrics/train.json"]["data"]["loss"] == diff["metrics/train.json"]["loss"]["new"]
+    )
     assert baseline["data"]["metrics"]["metrics/train.json"]["data"]["loss"] == before["loss"]

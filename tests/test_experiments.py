@@ -1,4 +1,5 @@
 """Experiments people compare: plots, a queued sweep, best-on-dev selection, a shared cache."""
+
 import csv
 import io
 import json
@@ -13,7 +14,11 @@ import pytest
 from bigram.select import best
 from tests.conftest import dvc, read_json, sh
 
-HEATMAPS = ["plots/heatmaps/p_count.png", "plots/heatmaps/p_neural.png", "plots/heatmaps/p_diff.png"]
+HEATMAPS = [
+    "plots/heatmaps/p_count.png",
+    "plots/heatmaps/p_neural.png",
+    "plots/heatmaps/p_diff.png",
+]
 CHROMIUM = shutil.which("chromium")
 
 
@@ -26,6 +31,7 @@ def baseline(repo):
 
 def colourful_pixels(png):
     import matplotlib.image
+
     rgb = matplotlib.image.imread(png)[..., :3]
     return int(((rgb.max(axis=-1) - rgb.min(axis=-1)) > 0.3).sum())
 
@@ -39,13 +45,29 @@ def test_heatmaps_are_labelled_pngs(repo):
 
 
 def screenshot(html, shot, profile):
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-                    "--window-size=1000,2400", "--virtual-time-budget=5000",
-                    f"--screenshot={shot}", html.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+            "--window-size=1000,2400",
+            "--virtual-time-budget=5000",
+            f"--screenshot={shot}",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
     import matplotlib.image
+
     rgb = matplotlib.image.imread(shot)[..., :3]
     return int(((rgb.max(axis=-1) - rgb.min(axis=-1)) > 0.3).sum())
 
@@ -61,16 +83,19 @@ def test_plots_show_renders_charts_and_images_offline_in_headless_chromium(repo,
         assert f'<img src="static/{name}">' in page
         assert (repo / "html/static" / name).is_file()
     no_images = page.replace("<img", "<span")
-    variants = {"full": page, "no images": no_images,
-                "neither": no_images.replace("vegaEmbed(", "void(")}
+    variants = {
+        "full": page,
+        "no images": no_images,
+        "neither": no_images.replace("vegaEmbed(", "void("),
+    }
     seen = {}
     for name, text in variants.items():
         html = repo / "html" / f"{name.replace(' ', '-')}.html"
         html.write_text(text)
         seen[name] = screenshot(html, tmp_path / f"{name}.png", tmp_path / "profile")
-    assert seen["full"] > 100_000, seen             # the heatmaps show...
+    assert seen["full"] > 100_000, seen  # the heatmaps show...
     assert 1000 < seen["no images"] < 20_000, seen  # ...the line charts are drawn...
-    assert seen["neither"] == 0, seen               # ...and by vega, with no network
+    assert seen["neither"] == 0, seen  # ...and by vega, with no network
 
 
 def test_plots_diff_overlays_two_experiments(repo):
@@ -115,8 +140,20 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(repo):
             runs[rev["name"]] = ((train["lr"], train["reg"]), dev)
     assert sorted(p for p, _ in runs.values()) == [(10, 0.001), (10, 0.1), (50, 0.001), (50, 0.1)]
 
-    table = dvc(repo, "exp", "show", "--csv", "--sort-by", "metrics/evaluate.json:dev.nll",
-                "--sort-order", "asc", "--keep", "Experiment|dev.nll", "--drop", ".*").stdout
+    table = dvc(
+        repo,
+        "exp",
+        "show",
+        "--csv",
+        "--sort-by",
+        "metrics/evaluate.json:dev.nll",
+        "--sort-order",
+        "asc",
+        "--keep",
+        "Experiment|dev.nll",
+        "--drop",
+        ".*",
+    ).stdout
     rows = [r for r in csv.DictReader(io.StringIO(table)) if r["Experiment"]]
     devs = [float(r["dev.nll"]) for r in rows]
     assert [r["Experiment"] for r in rows] == sorted(runs, key=lambda n: runs[n][1])
@@ -138,14 +175,31 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(repo):
 
 def test_select_reports_test_only_for_the_winner():
     def entry(name, dev, test, kind_rev):
-        return {"rev": kind_rev, "name": name, "data": {"params": {}, "metrics": {
-            "metrics/evaluate.json": {"data": {"dev": {"nll": dev}, "test": {"nll": test}}}}}}
-    shown = [{"rev": "workspace", **{k: v for k, v in entry(None, 0.1, 0.1, "workspace").items()
-                                     if k != "rev"}},
-             {**entry("main", 2.5, 2.0, "a" * 40),
-              "experiments": [{"revs": [entry("x", 2.4, 2.6, "b" * 40)]},
-                              {"revs": [entry("y", 2.45, 1.0, "c" * 40)]},
-                              {"revs": [{"rev": "d" * 40, "name": "failed", "data": None}]}]}]
+        return {
+            "rev": kind_rev,
+            "name": name,
+            "data": {
+                "params": {},
+                "metrics": {
+                    "metrics/evaluate.json": {"data": {"dev": {"nll": dev}, "test": {"nll": test}}}
+                },
+            },
+        }
+
+    shown = [
+        {
+            "rev": "workspace",
+            **{k: v for k, v in entry(None, 0.1, 0.1, "workspace").items() if k != "rev"},
+        },
+        {
+            **entry("main", 2.5, 2.0, "a" * 40),
+            "experiments": [
+                {"revs": [entry("x", 2.4, 2.6, "b" * 40)]},
+                {"revs": [entry("y", 2.45, 1.0, "c" * 40)]},
+                {"revs": [{"rev": "d" * 40, "name": "failed", "data": None}]},
+            ],
+        },
+    ]
     (name, rev, kind, _, metrics), considered = best(shown)
     # x wins on dev although y has the better test score: test must not decide.
     assert (name, kind, considered, metrics["test"]["nll"]) == ("x", "experiment", 3, 2.6)
@@ -160,11 +214,17 @@ def test_push_then_pull_restores_everything_without_retraining(repo, tmp_path):
     sh(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
     assert not (clone / "models/model.safetensors").exists()
     dvc(clone, "pull")
-    for f in ("models/model.safetensors", "models/checkpoints/step_000200.safetensors",
-              "data/split/counts.npy", *HEATMAPS):
+    for f in (
+        "models/model.safetensors",
+        "models/checkpoints/step_000200.safetensors",
+        "data/split/counts.npy",
+        *HEATMAPS,
+    ):
         assert (clone / f).read_bytes() == (repo / f).read_bytes(), f
     assert read_json(clone / "metrics/evaluate.json") == read_json(repo / "metrics/evaluate.json")
     out = dvc(clone, "repro").stdout
     assert "Running stage" not in out and "up to date" in out
-    verify = sh([sys.executable, "-m", "bigram", "lineage", "--verify", "models/model.safetensors"], clone)
+    verify = sh(
+        [sys.executable, "-m", "bigram", "lineage", "--verify", "models/model.safetensors"], clone
+    )
     assert "bit-identical" in verify.stdout

@@ -1,5 +1,6 @@
 """The acceptance test: default params on the real names list reproduce the
 notebook's printed numbers (../shared/data/README.md)."""
+
 import pytest
 
 from tests.conftest import REAL_NAMES, STAGES, read_json, set_params, stage
@@ -12,9 +13,15 @@ def test_pipeline_reproduces_the_notebook_on_names_txt(project):
     for name in STAGES:
         stage(project, name)
     assert read_json(project / "metrics/prepare.json") == {
-        "names": 32033, "pairs": 228146, "vocab_size": 27}
+        "names": 32033,
+        "pairs": 228146,
+        "vocab_size": 27,
+    }
     assert read_json(project / "metrics/split.json") == {
-        "train": 182516, "dev": 22814, "test": 22816}
+        "train": 182516,
+        "dev": 22814,
+        "test": 22816,
+    }
     ev = read_json(project / "metrics/evaluate.json")
     assert ev["train"]["nll"] == pytest.approx(2.4644, abs=1e-3)
     assert ev["dev"]["nll"] == pytest.approx(2.4691, abs=1e-3)

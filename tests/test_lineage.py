@@ -1,4 +1,5 @@
 """Auditing checkpoints: `bigram lineage` on real `dvc repro` runs."""
+
 import hashlib
 import json
 import re
@@ -52,11 +53,14 @@ def test_checkpoints_are_self_describing(trained):
     assert set(meta["versions"]) == {"python", "torch", "numpy", "safetensors", "dvc"}
     steps = sorted(p.name for p in (trained / "models/checkpoints").iterdir())
     assert steps == [f"step_{s:06d}.safetensors" for s in (0, 50, 100, 150, 200)]
-    assert (trained / "models/checkpoints/step_000200.safetensors").read_bytes() == \
-        (trained / MODEL).read_bytes()
+    assert (trained / "models/checkpoints/step_000200.safetensors").read_bytes() == (
+        trained / MODEL
+    ).read_bytes()
     prev = hashlib.md5((trained / "models/checkpoints/step_000150.safetensors").read_bytes())
-    assert meta["previous"] == {"path": "models/checkpoints/step_000150.safetensors",
-                                "md5": prev.hexdigest()}
+    assert meta["previous"] == {
+        "path": "models/checkpoints/step_000150.safetensors",
+        "md5": prev.hexdigest(),
+    }
     text = lineage(trained, MODEL).stdout
     assert names_md5 in text and "train.lr=50" in text and "split.seed=42" in text
     # The notebook's loss table as a plot: one row per checkpoint.
@@ -83,7 +87,9 @@ def test_verify_catches_an_edited_names_file(trained):
 def test_verify_catches_a_param_not_yet_reproduced(trained):
     text = (trained / "params.yaml").read_text().replace("lr: 50", "lr: 10")
     (trained / "params.yaml").write_text(text)
-    assert_disagrees(lineage(trained, "--verify", MODEL), r"params.yaml train.lr: recorded 50, found 10")
+    assert_disagrees(
+        lineage(trained, "--verify", MODEL), r"params.yaml train.lr: recorded 50, found 10"
+    )
 
 
 def test_verify_catches_a_checkpoint_from_another_run(trained, tmp_path):
@@ -93,19 +99,23 @@ def test_verify_catches_a_checkpoint_from_another_run(trained, tmp_path):
     dvc(trained, "checkout")  # back to the baseline's outputs, from the DVC cache
     assert lineage(trained, "--verify", MODEL).returncode == 0
     shutil.copy(tmp_path / "other.safetensors", trained / MODEL)
-    assert_disagrees(lineage(trained, "--verify", MODEL),
-                     r"params.yaml train.lr: recorded 10, found 50",
-                     r"but dvc.lock \(train\) records \w+ for models/model.safetensors")
+    assert_disagrees(
+        lineage(trained, "--verify", MODEL),
+        r"params.yaml train.lr: recorded 10, found 50",
+        r"but dvc.lock \(train\) records \w+ for models/model.safetensors",
+    )
 
 
 def test_verify_catches_altered_bytes(trained):
     data = bytearray((trained / MODEL).read_bytes())
     data[-1] ^= 0x01  # the last float of W
     (trained / MODEL).write_bytes(bytes(data))
-    assert_disagrees(lineage(trained, "--verify", MODEL),
-                     r"W differs from retraining the recorded inputs and params",
-                     r"but dvc.lock \(train\) records \w+ for models/model.safetensors",
-                     r"but models/checkpoints/step_000200.safetensors in the workspace has md5")
+    assert_disagrees(
+        lineage(trained, "--verify", MODEL),
+        r"W differs from retraining the recorded inputs and params",
+        r"but dvc.lock \(train\) records \w+ for models/model.safetensors",
+        r"but models/checkpoints/step_000200.safetensors in the workspace has md5",
+    )
 
 
 def test_verify_catches_a_checkpoint_from_a_dirty_tree(trained):
@@ -114,7 +124,9 @@ def test_verify_catches_a_checkpoint_from_a_dirty_tree(trained):
     dvc(trained, "repro")
     meta = json.loads(lineage(trained, "--json", MODEL).stdout)
     assert meta["code"]["dirty"] is True
-    assert_disagrees(lineage(trained, "--verify", MODEL), r"^code: trained from uncommitted changes")
+    assert_disagrees(
+        lineage(trained, "--verify", MODEL), r"^code: trained from uncommitted changes"
+    )
 
 
 def test_verify_at_a_revision_and_an_experiment(trained):
@@ -141,22 +153,32 @@ def test_two_cold_runs_in_separate_clones_are_byte_identical(trained, tmp_path):
         sh(["git", "clone", "-q", str(trained), str(clone)], tmp_path)
         dvc(clone, "repro", "--force")
         lock = yaml.safe_load((clone / "dvc.lock").read_text())
-        outs.append({(s, o["path"]): o["md5"] for s, e in lock["stages"].items()
-                     for o in e.get("outs", [])})
+        outs.append(
+            {(s, o["path"]): o["md5"] for s, e in lock["stages"].items() for o in e.get("outs", [])}
+        )
     assert outs[0] == outs[1]
     declared = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    assert len(outs[0]) == sum(len(s.get(k, [])) for s in declared.values()
-                               for k in ("outs", "metrics", "plots"))  # all of them compared
+    assert len(outs[0]) == sum(
+        len(s.get(k, [])) for s in declared.values() for k in ("outs", "metrics", "plots")
+    )  # all of them compared
     # ... and equal to the run committed in the original repo.
     committed = yaml.safe_load((trained / "dvc.lock").read_text())
-    assert outs[0] == {(s, o["path"]): o["md5"] for s, e in committed["stages"].items()
-                       for o in e.get("outs", [])}
+    assert outs[0] == {
+        (s, o["path"]): o["md5"] for s, e in committed["stages"].items() for o in e.get("outs", [])
+    }
 
 
-@pytest.mark.parametrize("target, content, pattern", [
-    ("params.yaml", "- a\n", r"(?m)^params.yaml train.lr: recorded 50, found 'missing'$"),
-    ("dvc.lock", "stages: []\n", r"(?m)^dvc.lock: missing or not a DVC lock file in the workspace"),
-])
+@pytest.mark.parametrize(
+    "target, content, pattern",
+    [
+        ("params.yaml", "- a\n", r"(?m)^params.yaml train.lr: recorded 50, found 'missing'$"),
+        (
+            "dvc.lock",
+            "stages: []\n",
+            r"(?m)^dvc.lock: missing or not a DVC lock file in the workspace",
+        ),
+    ],
+)
 def test_verify_reports_broken_params_or_lock_files(trained, target, content, pattern):
     (trained / target).write_text(content)
     r = lineage(trained, "--verify", MODEL)

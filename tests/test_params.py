@@ -30,30 +30,45 @@ def test_shipped_params_are_the_documented_defaults_and_valid():
     assert params.validate(shipped()) == shipped()
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("train.learning_rate", 1, r"unknown key train.learning_rate; the train keys are seed, lr"),
-    ("train.lr", DELETE, r"missing key train.lr; add it \(a finite number > 0, default 50\)"),
-    ("train.lr", "fast", r"train.lr = 'fast' is not allowed; use a finite number > 0"),
-    ("train.lr", True, r"train.lr = True is not allowed"),
-    ("train.lr", 0, r"train.lr = 0 is not allowed"),
-    ("train.lr", -1.5, r"train.lr = -1.5 is not allowed"),
-    ("train.lr", math.inf, r"train.lr = inf is not allowed"),
-    ("train.reg", math.nan, r"train.reg = nan is not allowed; use a finite number >= 0"),
-    ("train.steps", 0, r"train.steps = 0 is not allowed; use an integer from 1 to 10,000,000"),
-    ("train.steps", 10**11, r"train.steps = 100000000000 is not allowed; use an integer from 1 to"),
-    ("train.steps", 2.5, r"train.steps = 2.5 is not allowed"),
-    ("split.train", 1.0, r"split.train = 1.0 is not allowed; use a number strictly between 0 and 1"),
-    ("split.dev", 0, r"split.dev = 0 is not allowed"),
-    ("split.dev", 0.2, r"split.train \+ split.dev = 1 leaves no test split"),
-    ("split.unit", "words", r"split.unit = 'words' is not allowed; use 'pairs' or 'names'"),
-    ("split.seed", 4.2, r"split.seed = 4.2 is not allowed; use an integer"),
-    ("sample.seed", "42", r"sample.seed = '42' is not allowed"),
-    ("sample.count", 0, r"sample.count = 0 is not allowed; use an integer from 1 to 1,000,000"),
-    ("train.checkpoint_every", 0, r"train.checkpoint_every = 0 is not allowed; use an integer >= 1"),
-    ("compare.smoothing", 0, r"compare.smoothing = 0 is not allowed"),
-    ("compare.fit", "dev", r"compare.fit = 'dev' is not allowed; use 'train' or 'all'"),
-    ("data.names", None, r"data.names = None is not allowed"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("train.learning_rate", 1, r"unknown key train.learning_rate; the train keys are seed, lr"),
+        ("train.lr", DELETE, r"missing key train.lr; add it \(a finite number > 0, default 50\)"),
+        ("train.lr", "fast", r"train.lr = 'fast' is not allowed; use a finite number > 0"),
+        ("train.lr", True, r"train.lr = True is not allowed"),
+        ("train.lr", 0, r"train.lr = 0 is not allowed"),
+        ("train.lr", -1.5, r"train.lr = -1.5 is not allowed"),
+        ("train.lr", math.inf, r"train.lr = inf is not allowed"),
+        ("train.reg", math.nan, r"train.reg = nan is not allowed; use a finite number >= 0"),
+        ("train.steps", 0, r"train.steps = 0 is not allowed; use an integer from 1 to 10,000,000"),
+        (
+            "train.steps",
+            10**11,
+            r"train.steps = 100000000000 is not allowed; use an integer from 1 to",
+        ),
+        ("train.steps", 2.5, r"train.steps = 2.5 is not allowed"),
+        (
+            "split.train",
+            1.0,
+            r"split.train = 1.0 is not allowed; use a number strictly between 0 and 1",
+        ),
+        ("split.dev", 0, r"split.dev = 0 is not allowed"),
+        ("split.dev", 0.2, r"split.train \+ split.dev = 1 leaves no test split"),
+        ("split.unit", "words", r"split.unit = 'words' is not allowed; use 'pairs' or 'names'"),
+        ("split.seed", 4.2, r"split.seed = 4.2 is not allowed; use an integer"),
+        ("sample.seed", "42", r"sample.seed = '42' is not allowed"),
+        ("sample.count", 0, r"sample.count = 0 is not allowed; use an integer from 1 to 1,000,000"),
+        (
+            "train.checkpoint_every",
+            0,
+            r"train.checkpoint_every = 0 is not allowed; use an integer >= 1",
+        ),
+        ("compare.smoothing", 0, r"compare.smoothing = 0 is not allowed"),
+        ("compare.fit", "dev", r"compare.fit = 'dev' is not allowed; use 'train' or 'all'"),
+        ("data.names", None, r"data.names = None is not allowed"),
+    ],
+)
 def test_bad_params_are_named_with_value_and_allowed_range(key, value, message):
     with pytest.raises(PipelineError, match=r"^params.yaml: " + message) as e:
         params.validate(with_change(key, value))

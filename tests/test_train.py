@@ -69,6 +69,7 @@ def test_snapshots_are_the_weights_at_each_checkpoint_step():
 
 def test_training_does_not_depend_on_the_number_of_threads():
     import torch
+
     # Large enough (V² = 160,000) for torch to split its reductions across threads.
     counts = np.random.default_rng(0).integers(0, 1000, (400, 400))
     before = torch.get_num_threads()
