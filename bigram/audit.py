@@ -8,7 +8,9 @@
 --verify checks every recorded digest against the files and against dvc.lock,
 the recorded params against params.yaml and dvc.lock, the code's git commit,
 and re-runs training in memory to confirm W bit for bit. Exit 0 when all
-agree; otherwise one line per disagreement and exit 1.
+agree; otherwise one line per disagreement and exit 1. A check that cannot be
+made (an object missing from the local DVC cache) is never skipped silently: it
+gets a line saying what would bring it, and the exit is 2.
 """
 
 import io
@@ -31,8 +33,32 @@ class Source:
 
     def __init__(self, rev: str | None = None) -> None:
         self.rev = rev
-        self.commit = _resolve(rev) if rev else git("rev-parse", "--verify", "HEAD")
+        self.commit, self.is_experiment = (
+            _resolve(rev) if rev else (git("rev-parse", "HEAD"), False)
+        )
         self.label = f"at {rev}" if rev else "in the workspace"
+
+    def why_missing(self, path: str) -> str:
+        """Why `path` could not be read: absent there, or only missing from the local cache."""
+        if self.rev is None:
+            return (
+                f"{path}: not found in the workspace; if it is a DVC output, "
+                "`dvc checkout` or `dvc pull` restores it"
+            )
+        in_git = git("cat-file", "-e", f"{self.commit}:{path}") is not None
+        lock = _lock_stages(self.yaml("dvc.lock")) or {}
+        tracked = any(
+            path == o["path"] or path.startswith(str(o["path"]).rstrip("/") + "/")
+            for entry in lock.values()
+            for o in entry["outs"]
+        )
+        if in_git or not tracked:
+            return f"{path}: not found at {self.rev} (no such file at that revision)"
+        fetch = f"`dvc exp pull <remote> {self.rev}`" if self.is_experiment else "`dvc pull`"
+        return (
+            f"{path}: tracked by DVC at {self.rev}, but not in the local DVC cache; "
+            f"{fetch} brings it"
+        )
 
     def read(self, path: str) -> bytes | None:
         """The file's bytes, or None if it does not exist there."""
@@ -61,10 +87,11 @@ class Source:
         return git("diff", "--name-only", *revs, "--", *train_code()).split()
 
 
-def _resolve(rev: str) -> str:
+def _resolve(rev: str) -> tuple[str, bool]:
+    """The commit of a git revision or DVC experiment, and whether it is an experiment."""
     sha = git("rev-parse", "--verify", f"{rev}^{{commit}}")
     if sha:
-        return sha
+        return sha, False
     try:
         from dvc.repo import Repo
         from dvc.repo.experiments.utils import resolve_name
@@ -72,7 +99,7 @@ def _resolve(rev: str) -> str:
         with Repo() as repo:
             ref = resolve_name(repo.scm, rev).get(rev)
             if ref is not None:
-                return repo.scm.get_ref(str(ref))
+                return repo.scm.get_ref(str(ref)), True
     except Exception:
         pass
     raise PipelineError(
@@ -96,15 +123,17 @@ def _digest(data: bytes | None) -> str:
     return artifacts.md5_bytes(data) if data is not None else "missing"
 
 
-def _dir_manifest(md5: str | None) -> dict:
-    """{relpath: md5} of a directory out recorded in dvc.lock, from the DVC cache."""
-    if not md5 or not md5.endswith(".dir"):
-        return {}
-    entry = Path(".dvc/cache/files/md5") / md5[:2] / md5[2:]
+def _dir_manifest(md5: str) -> dict | None:
+    """{relpath: md5} of a directory out recorded in dvc.lock, read from the DVC cache
+    wherever `cache.dir` puts it; None if the local cache does not have it."""
     try:
+        from dvc.repo import Repo
+
+        with Repo(".") as repo:
+            entry = Path(repo.cache.local.oid_to_path(md5))
         return {e["relpath"]: e["md5"] for e in json.loads(entry.read_text())}
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
+    except Exception:  # no DVC repo, no such object, a broken manifest: not available
+        return None
 
 
 def _lock_stages(lock: object) -> dict | None:
@@ -134,23 +163,29 @@ def _lock_stages(lock: object) -> dict | None:
     }
 
 
-def _locked_files(stages: dict) -> list[tuple[str, str, str | None]]:
+def _locked_files(stages: dict) -> tuple[list[tuple[str, str, str | None]], list[str]]:
     """[(stage, path, md5)] of what dvc.lock says each stage produced (files inside
-    directory outs too, when the DVC cache has the directory's manifest), and of
-    the external inputs no stage produces, such as the names file."""
-    out = []
+    directory outs too, from the directory's manifest), and of the external inputs
+    no stage produces, such as the names file; and the directories whose manifest
+    is not in the local DVC cache, so whose files could not be listed."""
+    out, unlisted = [], []
     for stage, entry in stages.items():
         for item in entry["outs"]:
-            out.append((stage, item["path"], item.get("md5")))
-            for rel, md5 in _dir_manifest(item.get("md5")).items():
-                out.append((stage, f"{item['path']}/{rel}", md5))
+            md5 = item.get("md5")
+            out.append((stage, item["path"], md5))
+            if isinstance(md5, str) and md5.endswith(".dir"):
+                manifest = _dir_manifest(md5)
+                if manifest is None:
+                    unlisted.append(f"dvc.lock ({stage}) {item['path']}")
+                for rel, file_md5 in (manifest or {}).items():
+                    out.append((stage, f"{item['path']}/{rel}", file_md5))
     produced = {path for _, path, _ in out}
     for stage, entry in stages.items():
         for item in entry["deps"]:
             path = str(item["path"])
             if path not in produced and not path.startswith(("stages/", "bigram/")):
                 out.append((stage, path, item.get("md5")))
-    return out
+    return out, unlisted
 
 
 class Audit:
@@ -159,9 +194,16 @@ class Audit:
     def __init__(self, path: str, data: bytes, W: np.ndarray, meta: dict, src: Source) -> None:
         self.path, self.data, self.W, self.meta, self.src = path, data, W, meta, src
         self.problems: list[str] = []
+        self.not_made: list[str] = []
         self.checks = 0
         self.lock = _lock_stages(src.yaml("dvc.lock"))
-        self.locked = _locked_files(self.lock or {})
+        self.locked, unlisted = _locked_files(self.lock or {})
+        fetch = "`dvc exp pull <remote> " + src.rev + "`" if src.is_experiment else "`dvc pull`"
+        self.not_made += [
+            f"not checked: {what}: the md5 of each file inside is in the directory's manifest, "
+            f"which is not in the local DVC cache; {fetch} brings it"
+            for what in unlisted
+        ]
 
     def expect(self, what: str, recorded: object, found: object) -> None:
         self.checks += 1
@@ -311,7 +353,7 @@ def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | Non
     src = Source(rev)
     data = src.read(checkpoint)
     if data is None:
-        raise PipelineError(f"{checkpoint}: not found {src.label}")
+        raise PipelineError(src.why_missing(checkpoint))
     W, meta = artifacts.parse_checkpoint(data, checkpoint)
     if not verify:
         print(
@@ -331,22 +373,22 @@ def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | Non
     audit = Audit(checkpoint, data, W, meta, src)
     audit.run()
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "path": checkpoint,
-                    "ok": not audit.problems,
-                    "checks": audit.checks,
-                    "problems": audit.problems,
-                },
-                indent=2,
-            )
-        )
-    elif audit.problems:
-        print("\n".join(audit.problems))
+        report = {
+            "path": checkpoint,
+            "ok": not audit.problems and not audit.not_made,
+            "checks": audit.checks,
+            "problems": audit.problems,
+            "not_checked": audit.not_made,
+        }
+        print(json.dumps(report, indent=2))
     else:
-        print(
-            f"verified {checkpoint} {src.label}: {audit.checks} checks agree, "
-            f"retrained W is bit-identical"
-        )
-    return 1 if audit.problems else 0
+        for line in audit.problems + audit.not_made:
+            print(line)
+        if not audit.problems:
+            incomplete = f"; {len(audit.not_made)} could not be made" if audit.not_made else ""
+            print(
+                f"verified {checkpoint} {src.label}: {audit.checks} checks agree{incomplete}, "
+                "retrained W is bit-identical"
+            )
+    # 1: something disagrees; 2: nothing disagrees, but not every check could be made.
+    return 1 if audit.problems else 2 if audit.not_made else 0

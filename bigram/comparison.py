@@ -6,7 +6,8 @@ import io
 
 import numpy as np
 
-from bigram.model import log_softmax, split_nlls
+from bigram import portable
+from bigram.model import distributions, split_nlls
 
 
 def count_probs(counts: np.ndarray, smoothing: float) -> np.ndarray:
@@ -17,7 +18,7 @@ def count_probs(counts: np.ndarray, smoothing: float) -> np.ndarray:
 
 def mean_kl(P: np.ndarray, logQ: np.ndarray) -> float:
     """Mean over rows of KL(P_row ‖ Q_row)."""
-    return float((P * (np.log(P) - logQ)).sum(axis=1).mean())
+    return float((P * (portable.log(P) - logQ)).sum(axis=1).mean())
 
 
 def compare(
@@ -28,10 +29,9 @@ def compare(
     notebook's section 7, which leaks dev and test into the count model)."""
     fitted = counts[0] if fit == "train" else counts.sum(axis=0)
     p_count = count_probs(fitted, smoothing)
-    logp_neural = log_softmax(W)
-    p_neural = np.exp(logp_neural)
+    logp_neural, p_neural = distributions(W)
     metrics = {
-        "count": split_nlls(counts, np.log(p_count)),
+        "count": split_nlls(counts, portable.log(p_count)),
         "neural": split_nlls(counts, logp_neural),
         "kl_count_neural": mean_kl(p_count, logp_neural),
         "max_abs_diff": float(np.abs(p_count - p_neural).max()),

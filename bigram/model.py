@@ -1,16 +1,26 @@
-"""The neural bigram model as pure numpy functions: log-probabilities from W,
-negative log-likelihood of counted pairs, and seeded sampling."""
+"""The neural bigram model as pure numpy functions: probabilities from W,
+negative log-likelihood of counted pairs, and seeded sampling. Portable: exp and
+log come from bigram.portable, so results are the same bytes on every CPU."""
 
 import numpy as np
 
+from bigram import portable
 from bigram.artifacts import SPLITS
+
+
+def distributions(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise log-softmax and softmax of W in float64: log P(next | previous)
+    and P(next | previous)."""
+    z = W.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = portable.exp(z)
+    total = e.sum(axis=1, keepdims=True)
+    return z - portable.log(total), e / total
 
 
 def log_softmax(W: np.ndarray) -> np.ndarray:
     """Row-wise log-softmax of W in float64: log P(next | previous)."""
-    z = W.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return distributions(W)[0]
 
 
 def nll(counts: np.ndarray, logp: np.ndarray) -> float:
@@ -25,11 +35,12 @@ def split_nlls(counts: np.ndarray, logp: np.ndarray) -> dict[str, float]:
     return out
 
 
-def sample(logp: np.ndarray, count: int, seed: int, max_length: int) -> list[list[int]]:
-    """`count` index sequences drawn from the bigram model, each from '.' until
-    '.' (or max_length symbols); numpy's PCG64 under `seed`, so reruns agree."""
+def sample(P: np.ndarray, count: int, seed: int, max_length: int) -> list[list[int]]:
+    """`count` index sequences drawn from the bigram model P(next | previous),
+    each from '.' until '.' (or max_length symbols); numpy's PCG64 under `seed`
+    (integer arithmetic, the same on every machine), so reruns agree."""
     rng = np.random.default_rng(seed)
-    cdf = np.cumsum(np.exp(logp), axis=1)
+    cdf = np.cumsum(P, axis=1)
     out = []
     for _ in range(count):
         ix, seq = 0, []

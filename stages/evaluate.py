@@ -6,9 +6,7 @@ Reads   params.yaml, data/prepared/vocab.json, data/split/counts.npy,
 Writes  plots/eval_steps.csv, metrics/evaluate.json
 """
 
-import math
-
-from bigram import artifacts, params
+from bigram import artifacts, params, portable
 from bigram.console import progress, run_stage
 from bigram.model import log_softmax, split_nlls
 
@@ -27,7 +25,7 @@ def main() -> None:
     artifacts.write_text(artifacts.EVAL_STEPS, "step,train,dev,test\n" + "".join(rows))
     # e^nll overflows a float past nll ≈ 709; JSON has no infinity, so null.
     metrics = {
-        split: {"nll": v, "perplexity": math.exp(v) if v < 709 else None}
+        split: {"nll": v, "perplexity": float(portable.exp(v)) if v < 709 else None}
         for split, v in nlls.items()
     }
     artifacts.write_json(artifacts.metrics_path("evaluate"), metrics)

@@ -7,7 +7,7 @@ Writes  data/samples.txt, metrics/sample.json
 
 from bigram import artifacts, params
 from bigram.console import progress, run_stage
-from bigram.model import log_softmax, sample
+from bigram.model import distributions, sample
 from bigram.names import parse_names
 
 
@@ -16,7 +16,7 @@ def main() -> None:
     draw = settings.sample
     vocab = artifacts.read_vocab()
     W = artifacts.read_checkpoint(vocab=vocab)[0]
-    seqs = sample(log_softmax(W), draw.count, draw.seed, draw.max_length)
+    seqs = sample(distributions(W)[1], draw.count, draw.seed, draw.max_length)
     drawn = ["".join(vocab[i] for i in seq) for seq in seqs]
     path = settings.data.names
     known = set(parse_names(artifacts.read_names_file(path), path))

@@ -84,10 +84,8 @@ def set_params(cwd, **overrides):
     path.write_text(yaml.safe_dump(p, sort_keys=False))
 
 
-@pytest.fixture
-def project(tmp_path):
-    """A copy of the project's sources, without any outputs, as a fresh clone has them."""
-    d = tmp_path / "project"
+def copy_project(d):
+    """Copy the project's sources, without any outputs, as a fresh clone has them, to `d`."""
     for rel in PROJECT_FILES:
         src, dst = ROOT / rel, d / rel
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -99,16 +97,51 @@ def project(tmp_path):
 
 
 @pytest.fixture
-def repo(project):
-    """The project copy as a committed git repo, ready for the real dvc CLI."""
+def project(tmp_path):
+    """A copy of the project's sources, without any outputs, as a fresh clone has them."""
+    return copy_project(tmp_path / "project")
+
+
+def init_repo(d):
+    """Make the project copy `d` a committed git repo, ready for the real dvc CLI."""
     for cmd in (
         ["git", "init", "-q", "-b", "main"],
         ["git", "config", "user.name", "test"],
         ["git", "config", "user.email", "test@example.com"],
         ["git", "config", "commit.gpgsign", "false"],
     ):
-        sh(cmd, project)
-    dvc(project, "config", "core.analytics", "false")
-    sh(["git", "add", "-A"], project)
-    sh(["git", "commit", "-qm", "init"], project)
-    return project
+        sh(cmd, d)
+    dvc(d, "config", "core.analytics", "false")
+    commit_all(d, "init")
+    return d
+
+
+def commit_all(d, message):
+    sh(["git", "add", "-A"], d)
+    sh(["git", "commit", "-qm", message], d)
+
+
+@pytest.fixture
+def repo(project):
+    """The project copy as a committed git repo, ready for the real dvc CLI."""
+    return init_repo(project)
+
+
+@pytest.fixture(scope="session")
+def baseline_repo(tmp_path_factory):
+    """Built once per session: the repo after `dvc repro`, with the run committed.
+    Tests get copies (trained_repo), so the suite pays for one cold repro."""
+    d = tmp_path_factory.mktemp("baseline") / "project"
+    copy_project(d)
+    init_repo(d)
+    dvc(d, "repro")
+    commit_all(d, "baseline run")
+    return d
+
+
+@pytest.fixture
+def trained_repo(baseline_repo, tmp_path):
+    """A private copy of the baseline repo: git history, DVC cache and outputs."""
+    d = tmp_path / "project"
+    shutil.copytree(baseline_repo, d, symlinks=True)
+    return d

@@ -287,6 +287,7 @@ runpy.run_module("stages." + STAGE, run_name="__main__")
 """
 
 
+@pytest.mark.slow
 def test_killed_mid_write_leaves_whole_files_and_repro_completes(repo):
     (repo / NAMES).write_bytes(big_names(0))
     stage(repo, "prepare")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from bigram.comparison import bigram_table, compare, count_probs, mean_kl
-from bigram.model import log_softmax, sample, split_nlls
+from bigram.model import distributions, log_softmax, sample, split_nlls
 from bigram.names import encode, index_dtype
 from bigram.splitting import name_of_pair, split_counts, split_pairs
 from tests import notebook
@@ -100,11 +100,11 @@ def test_sample_follows_the_model_and_is_seeded():
     # A model that always goes . -> a -> b -> . (probabilities ~1).
     W = np.full((3, 3), -50.0, dtype=np.float32)
     W[0, 1] = W[1, 2] = W[2, 0] = 50.0
-    assert sample(log_softmax(W), 3, seed=0, max_length=10) == [[1, 2]] * 3
-    logp = log_softmax(np.zeros((5, 5), dtype=np.float32))
-    assert sample(logp, 20, 7, 50) == sample(logp, 20, 7, 50)
-    assert sample(logp, 20, 7, 50) != sample(logp, 20, 8, 50)
-    assert all(len(s) <= 3 for s in sample(logp, 50, 1, max_length=3))
+    assert sample(distributions(W)[1], 3, seed=0, max_length=10) == [[1, 2]] * 3
+    P = distributions(np.zeros((5, 5), dtype=np.float32))[1]
+    assert sample(P, 20, 7, 50) == sample(P, 20, 7, 50)
+    assert sample(P, 20, 7, 50) != sample(P, 20, 8, 50)
+    assert all(len(s) <= 3 for s in sample(P, 50, 1, max_length=3))
 
 
 def test_split_counts_in_chunks_equal_one_pass():

@@ -3,7 +3,11 @@
 import json
 import re
 
+import pytest
+
 from tests.conftest import STAGES, dvc, read_json, sh
+
+pytestmark = pytest.mark.slow
 
 
 def ran(output):
@@ -37,15 +41,15 @@ def test_fresh_repro_runs_every_stage_then_nothing(repo):
     assert "up to date" in second
 
 
-def test_changing_lr_reruns_train_and_downstream_only(repo):
-    repro_and_commit(repo)
+def test_changing_lr_reruns_train_and_downstream_only(trained_repo):
+    repo = trained_repo
     text = (repo / "params.yaml").read_text().replace("lr: 50", "lr: 10")
     (repo / "params.yaml").write_text(text)
     assert ran(dvc(repo, "repro").stdout) == ["train", "evaluate", "compare", "sample"]
 
 
-def test_exp_run_shows_changed_metrics_and_params(repo):
-    repro_and_commit(repo)
+def test_exp_run_shows_changed_metrics_and_params(trained_repo):
+    repo = trained_repo
     before = read_json(repo / "metrics/train.json")
     out = dvc(repo, "exp", "run", "-S", "train.lr=10").stdout
     assert ran(out) == ["train", "evaluate", "compare", "sample"]

@@ -22,13 +22,6 @@ HEATMAPS = [
 CHROMIUM = shutil.which("chromium")
 
 
-def baseline(repo):
-    dvc(repo, "repro")
-    sh(["git", "add", "-A"], repo)
-    sh(["git", "commit", "-qm", "baseline run"], repo)
-    return repo
-
-
 def colourful_pixels(png):
     import matplotlib.image
 
@@ -36,8 +29,9 @@ def colourful_pixels(png):
     return int(((rgb.max(axis=-1) - rgb.min(axis=-1)) > 0.3).sum())
 
 
-def test_heatmaps_are_labelled_pngs(repo):
-    baseline(repo)
+@pytest.mark.slow
+def test_heatmaps_are_labelled_pngs(trained_repo):
+    repo = trained_repo
     for png in HEATMAPS:
         data = (repo / png).read_bytes()
         assert data.startswith(b"\x89PNG\r\n\x1a\n")
@@ -73,8 +67,9 @@ def screenshot(html, shot, profile):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
-def test_plots_show_renders_charts_and_images_offline_in_headless_chromium(repo, tmp_path):
-    baseline(repo)
+@pytest.mark.slow
+def test_plots_show_renders_charts_and_images_offline_in_headless_chromium(trained_repo, tmp_path):
+    repo = trained_repo
     dvc(repo, "plots", "show", "-o", "html")
     page = (repo / "html/index.html").read_text()
     assert "<script src=" not in page  # vega is inline (.dvc/plots.html), not from a CDN
@@ -98,8 +93,9 @@ def test_plots_show_renders_charts_and_images_offline_in_headless_chromium(repo,
     assert seen["neither"] == 0, seen  # ...and by vega, with no network
 
 
-def test_plots_diff_overlays_two_experiments(repo):
-    baseline(repo)
+@pytest.mark.slow
+def test_plots_diff_overlays_two_experiments(trained_repo):
+    repo = trained_repo
     out = dvc(repo, "exp", "run", "-S", "train.lr=10").stdout
     name = re.search(r"Ran experiment\(s\): (\S+)", out).group(1)
     diff = json.loads(dvc(repo, "plots", "diff", "HEAD", name, "--json").stdout)
@@ -120,8 +116,9 @@ def wait_for_queue(repo, timeout=600):
     raise AssertionError(f"queue still busy after {timeout}s:\n{status}")
 
 
-def test_sweep_on_the_queue_sorted_by_dev_and_selected(repo):
-    baseline(repo)
+@pytest.mark.slow
+def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
+    repo = trained_repo
     dvc(repo, "exp", "run", "--queue", "-S", "train.reg=0.001,0.1", "-S", "train.lr=10,50")
     try:
         dvc(repo, "queue", "start", "--jobs", "2")
@@ -205,8 +202,9 @@ def test_select_reports_test_only_for_the_winner():
     assert (name, kind, considered, metrics["test"]["nll"]) == ("x", "experiment", 3, 2.6)
 
 
-def test_push_then_pull_restores_everything_without_retraining(repo, tmp_path):
-    baseline(repo)
+@pytest.mark.slow
+def test_push_then_pull_restores_everything_without_retraining(trained_repo, tmp_path):
+    repo = trained_repo
     dvc(repo, "remote", "add", "-d", "store", str(tmp_path / "remote"))
     sh(["git", "commit", "-qam", "shared cache"], repo)
     dvc(repo, "push")

@@ -5,7 +5,10 @@ import pytest
 
 from tests.conftest import REAL_NAMES, STAGES, read_json, set_params, stage
 
-pytestmark = pytest.mark.skipif(not REAL_NAMES.exists(), reason=f"{REAL_NAMES} is absent")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not REAL_NAMES.exists(), reason=f"{REAL_NAMES} is absent"),
+]
 
 
 def test_pipeline_reproduces_the_notebook_on_names_txt(project):

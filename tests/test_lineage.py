@@ -18,16 +18,12 @@ def lineage(repo, *args):
     return sh([sys.executable, "-m", "bigram", "lineage", *args], repo, check=False)
 
 
-def commit_all(repo, message):
-    sh(["git", "add", "-A"], repo)
-    sh(["git", "commit", "-qm", message], repo)
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def trained(repo):
-    dvc(repo, "repro")
-    commit_all(repo, "baseline run")
-    return repo
+def trained(trained_repo):
+    return trained_repo
 
 
 def assert_disagrees(result, *patterns):
@@ -183,3 +179,49 @@ def test_verify_reports_broken_params_or_lock_files(trained, target, content, pa
     (trained / target).write_text(content)
     r = lineage(trained, "--verify", MODEL)
     assert_disagrees(r, pattern)
+
+
+def checks_made(result):
+    return int(re.search(r": (\d+) checks agree", result.stdout).group(1))
+
+
+def test_verify_reads_directory_manifests_wherever_the_cache_is(trained, tmp_path):
+    before = lineage(trained, "--verify", MODEL)
+    assert before.returncode == 0, before.stdout
+    shutil.move(trained / ".dvc/cache", tmp_path / "elsewhere")
+    dvc(trained, "cache", "dir", str(tmp_path / "elsewhere"))
+    after = lineage(trained, "--verify", MODEL)
+    assert after.returncode == 0, after.stdout
+    assert checks_made(after) == checks_made(before)
+
+
+def test_a_check_that_cannot_be_made_is_said_with_what_brings_it(trained):
+    lock = yaml.safe_load((trained / "dvc.lock").read_text())
+    outs = {o["path"]: o["md5"] for o in lock["stages"]["train"]["outs"]}
+    manifest = outs["models/checkpoints"]
+    (trained / ".dvc/cache/files/md5" / manifest[:2] / manifest[2:]).unlink()
+    r = lineage(trained, "--verify", MODEL)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert re.search(
+        r"(?m)^not checked: dvc.lock \(train\) models/checkpoints: .* not in the local DVC "
+        r"cache; `dvc pull` brings it$",
+        r.stdout,
+    )
+    assert "1 could not be made" in r.stdout
+
+
+def test_not_found_at_a_revision_says_why(trained):
+    model_md5 = yaml.safe_load((trained / "dvc.lock").read_text())["stages"]["train"]["outs"]
+    md5 = next(o["md5"] for o in model_md5 if o["path"] == MODEL)
+    (trained / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink()
+    (trained / MODEL).unlink()
+    uncached = lineage(trained, "--rev", "HEAD", MODEL)
+    assert uncached.returncode == 1
+    assert uncached.stderr.strip() == (
+        f"error: {MODEL}: tracked by DVC at HEAD, but not in the local DVC cache; "
+        "`dvc pull` brings it"
+    )
+    absent = lineage(trained, "--rev", "HEAD~1", MODEL)  # the commit before the first run
+    assert absent.stderr.strip() == (
+        f"error: {MODEL}: not found at HEAD~1 (no such file at that revision)"
+    )
