@@ -33,9 +33,6 @@ CHECKPOINTS = "models/checkpoints"
 EVAL_STEPS = "plots/eval_steps.csv"
 LOSS_CURVE = "plots/train_loss.csv"
 BIGRAMS = "plots/bigrams.csv"
-HEATMAP_COUNT = "plots/heatmaps/p_count.png"
-HEATMAP_NEURAL = "plots/heatmaps/p_neural.png"
-HEATMAP_DIFF = "plots/heatmaps/p_diff.png"
 SAMPLES = "data/samples.txt"
 
 

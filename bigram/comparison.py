@@ -1,5 +1,5 @@
 """The neural model against the count-based bigram matrix P (the notebook's
-section 7): metrics, the bigram table and heatmaps."""
+section 7): metrics, and the bigram table DVC draws as heatmaps."""
 
 import csv
 import io
@@ -39,52 +39,40 @@ def compare(
     return metrics, p_count, p_neural, fitted
 
 
-def heatmap(matrix: np.ndarray, vocab: list[str], title: str, diverging: bool = False) -> bytes:
-    """PNG bytes of a V×V matrix with rows (previous symbol) and columns (next
-    symbol) labelled by character."""
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, cheaper import
+# The heatmaps (.dvc/plots/bigram_heatmaps.json) stay readable up to about 60 symbols a
+# side; beyond that the table would be V² rows no person reads.
+TABLE_SYMBOLS = 60
 
-    fig = Figure(figsize=(8, 7), dpi=100)
-    ax = fig.add_subplot()
-    limit = float(np.abs(matrix).max()) or 1.0
-    image = ax.imshow(
-        matrix,
-        cmap="RdBu_r" if diverging else "viridis",
-        vmin=-limit if diverging else 0,
-        vmax=limit,
-    )
-    # Symbols as plain text, not tick labels: matplotlib builds a costly Tick object
-    # per label, and compare runs on every `dvc exp run`. Beyond ~60 symbols labels
-    # overlap into a grey smear, so they are left out.
-    ax.set_xticks([])
-    ax.set_yticks([])
-    V = len(vocab)
-    if V <= 60:
-        for i, symbol in enumerate(vocab):
-            ax.text(i, V - 0.3, symbol, ha="center", va="top")
-            ax.text(-0.9, i, symbol, ha="right", va="center")
-    ax.set_xlabel("next", labelpad=18)
-    ax.set_ylabel("previous", labelpad=20)
-    ax.set_title(title)
-    fig.colorbar(image, ax=ax)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
-    return buffer.getvalue()
+
+def table_symbols(fitted: np.ndarray, limit: int = TABLE_SYMBOLS) -> list[int]:
+    """Indices of the symbols the bigram table shows: all of them up to `limit`, else '.'
+    and the most frequent others (by pairs they start or end), in vocabulary order."""
+    V = len(fitted)
+    if V <= limit:
+        return list(range(V))
+    frequency = fitted.sum(axis=0) + fitted.sum(axis=1)
+    # Stable sort: ties keep vocabulary order, so the choice is the same on every machine.
+    top = np.argsort(-frequency[1:], kind="stable")[: limit - 1] + 1
+    return [0, *sorted(int(i) for i in top)]
 
 
 def bigram_table(
-    vocab: list[str], fitted: np.ndarray, p_count: np.ndarray, p_neural: np.ndarray
+    vocab: list[str],
+    fitted: np.ndarray,
+    p_count: np.ndarray,
+    p_neural: np.ndarray,
+    symbols: list[int] | None = None,
 ) -> str:
-    """CSV of prev,next,count,p_count,p_neural for every pair of symbols, in the
-    format of pandas' to_csv(index=False, float_format="%.8g") (a test checks),
-    without paying for importing pandas on every experiment."""
+    """CSV of prev,next,count,p_count,p_neural for every pair of the `symbols` (default
+    all), in the format of pandas' to_csv(index=False, float_format="%.8g") (a test
+    checks), without paying for importing pandas on every experiment."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["prev", "next", "count", "p_count", "p_neural"])
-    V = len(vocab)
+    shown = range(len(vocab)) if symbols is None else symbols
     writer.writerows(
         [vocab[i], vocab[j], fitted[i, j], f"{p_count[i, j]:.8g}", f"{p_neural[i, j]:.8g}"]
-        for i in range(V)
-        for j in range(V)
+        for i in shown
+        for j in shown
     )
     return out.getvalue()

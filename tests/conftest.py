@@ -41,6 +41,7 @@ PROJECT_FILES = [
     "data/names.txt",
     ".dvc/config",
     ".dvc/plots.html",
+    ".dvc/plots",
     ".dvc/.gitignore",
     ".dvcignore",
 ]

@@ -141,3 +141,18 @@ def test_bigram_table_is_what_pandas_writes():
     assert bigram_table(vocab, fitted, p_count, p_neural) == expected
     back = pd.read_csv(io.StringIO(expected), keep_default_na=False)
     assert back["prev"].tolist() == list(np.repeat(vocab, V))
+
+
+def test_the_bigram_table_caps_large_vocabularies_to_the_most_frequent_symbols():
+    from bigram.comparison import table_symbols
+
+    V = 100
+    fitted = np.zeros((V, V), dtype=np.int64)
+    fitted[0, 1:] = np.arange(1, V)  # symbol i starts after '.' i times: frequency grows with i
+    assert table_symbols(fitted[:60, :60]) == list(range(60))
+    kept = table_symbols(fitted)
+    assert kept == [0, *range(V - 59, V)]  # '.', then the 59 most frequent, in vocabulary order
+    vocab = ["."] + [chr(0x4E00 + i) for i in range(V - 1)]
+    P = np.full((V, V), 1 / V)
+    rows = bigram_table(vocab, fitted, P, P, kept).splitlines()
+    assert len(rows) == 1 + 60 * 60

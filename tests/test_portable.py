@@ -36,8 +36,11 @@ def ulp_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
     ka, kb = key(a), key(b)
     # The difference can exceed int64 (-inf to inf); uint64 wraps it correctly.
-    d = np.where(ka >= kb, ka.astype(np.uint64) - kb.astype(np.uint64),
-                 kb.astype(np.uint64) - ka.astype(np.uint64))
+    d = np.where(
+        ka >= kb,
+        ka.astype(np.uint64) - kb.astype(np.uint64),
+        kb.astype(np.uint64) - ka.astype(np.uint64),
+    )
     nan_a, nan_b = np.isnan(a), np.isnan(b)
     d = np.where(nan_a & nan_b, np.uint64(0), d)
     return np.where(nan_a ^ nan_b, np.iinfo(np.uint64).max, d)
@@ -61,18 +64,48 @@ def binades(lo: int, hi: int, per: int, seed: int) -> np.ndarray:
 def assert_close(ours: np.ndarray, ref: np.ndarray, x: np.ndarray, max_ulp: int = 2):
     d = ulp_distance(ours, ref)
     worst = int(np.argmax(d))
-    assert d.max() <= max_ulp, f"{d.max()} ulp at x={x.flat[worst]!r}: {ours.flat[worst]!r} " \
-                               f"vs numpy {ref.flat[worst]!r}"
+    assert d.max() <= max_ulp, (
+        f"{d.max()} ulp at x={x.flat[worst]!r}: {ours.flat[worst]!r} vs numpy {ref.flat[worst]!r}"
+    )
 
 
-EXP_SPECIAL = np.array([
-    0.0, -0.0, TINY, -TINY, MIN_NORMAL, -MIN_NORMAL, 2.0**-54, -(2.0**-54), 1.0, -1.0,
-    0.5 * np.log(2.0), -0.5 * np.log(2.0), 1.5 * np.log(2.0), 700.0, -700.0,
-    709.782712893383973096, np.nextafter(709.782712893383973096, np.inf), 709.79, 710.0,
-    -708.3964185322641, -708.4, -744.4400719213812, -745.1332191019411,
-    np.nextafter(-745.1332191019411, -np.inf), -745.2, -746.0, 1e300, -1e300, MAX, -MAX,
-    np.inf, -np.inf, np.nan,
-])
+EXP_SPECIAL = np.array(
+    [
+        0.0,
+        -0.0,
+        TINY,
+        -TINY,
+        MIN_NORMAL,
+        -MIN_NORMAL,
+        2.0**-54,
+        -(2.0**-54),
+        1.0,
+        -1.0,
+        0.5 * np.log(2.0),
+        -0.5 * np.log(2.0),
+        1.5 * np.log(2.0),
+        700.0,
+        -700.0,
+        709.782712893383973096,
+        np.nextafter(709.782712893383973096, np.inf),
+        709.79,
+        710.0,
+        -708.3964185322641,
+        -708.4,
+        -744.4400719213812,
+        -745.1332191019411,
+        np.nextafter(-745.1332191019411, -np.inf),
+        -745.2,
+        -746.0,
+        1e300,
+        -1e300,
+        MAX,
+        -MAX,
+        np.inf,
+        -np.inf,
+        np.nan,
+    ]
+)
 
 
 def test_exp_whole_domain():
@@ -97,20 +130,43 @@ def test_exp_special_values():
     assert portable.exp(1.0).shape == () and portable.exp(np.zeros((2, 3))).shape == (2, 3)
 
 
-LOG_SPECIAL = np.array([
-    0.0, -0.0, TINY, 2 * TINY, np.nextafter(MIN_NORMAL, 0.0), MIN_NORMAL, 1.0,
-    np.nextafter(1.0, 0.0), np.nextafter(1.0, 2.0), 2.0, 0.5, np.sqrt(0.5), np.sqrt(2.0),
-    np.nextafter(np.sqrt(0.5), 0.0), np.e, MAX, np.inf, -np.inf, np.nan, -1.0, -TINY, -MAX,
-])
+LOG_SPECIAL = np.array(
+    [
+        0.0,
+        -0.0,
+        TINY,
+        2 * TINY,
+        np.nextafter(MIN_NORMAL, 0.0),
+        MIN_NORMAL,
+        1.0,
+        np.nextafter(1.0, 0.0),
+        np.nextafter(1.0, 2.0),
+        2.0,
+        0.5,
+        np.sqrt(0.5),
+        np.sqrt(2.0),
+        np.nextafter(np.sqrt(0.5), 0.0),
+        np.e,
+        MAX,
+        np.inf,
+        -np.inf,
+        np.nan,
+        -1.0,
+        -TINY,
+        -MAX,
+    ]
+)
 
 
 def test_log_whole_domain():
-    x = np.concatenate([
-        binades(-1074, 1023, 64, seed=3),
-        np.random.default_rng(4).uniform(0.5, 2.0, 200_000),
-        1.0 + np.random.default_rng(5).uniform(-1e-6, 1e-6, 20_000),
-        LOG_SPECIAL,
-    ])
+    x = np.concatenate(
+        [
+            binades(-1074, 1023, 64, seed=3),
+            np.random.default_rng(4).uniform(0.5, 2.0, 200_000),
+            1.0 + np.random.default_rng(5).uniform(-1e-6, 1e-6, 20_000),
+            LOG_SPECIAL,
+        ]
+    )
     x = x[~np.isinf(x) | np.isin(x, LOG_SPECIAL)]
     with np.errstate(divide="ignore", invalid="ignore"):
         ref = np.log(x)
@@ -129,8 +185,13 @@ def test_log_special_values():
 
 
 def test_sincos_box_muller_range():
-    theta = np.concatenate([np.random.default_rng(6).uniform(0, 2 * np.pi, 100_000),
-                            np.arange(9) * (np.pi / 4), [0.0, np.nextafter(2 * np.pi, 0)]])
+    theta = np.concatenate(
+        [
+            np.random.default_rng(6).uniform(0, 2 * np.pi, 100_000),
+            np.arange(9) * (np.pi / 4),
+            [0.0, np.nextafter(2 * np.pi, 0)],
+        ]
+    )
     sin, cos = portable._sincos(theta)
     assert_close(sin, np.sin(theta), theta, max_ulp=1)
     assert_close(cos, np.cos(theta), theta, max_ulp=1)
@@ -140,8 +201,10 @@ SHAPES = [(1, 1), (2, 2), (3, 3), (4, 4), (1, 17), (5, 7), (21, 21), (27, 27), (
 SEEDS = [0, 1, 42, 2**31 + 5, 2**40 + 3, 2147483647]
 
 
-@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
-                    reason="torch without AVX2 runs another float32 Box-Muller kernel")
+@pytest.mark.skipif(
+    torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+    reason="torch without AVX2 runs another float32 Box-Muller kernel",
+)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_randn_matches_torch(shape):
     for seed in SEEDS:
@@ -202,8 +265,9 @@ def run_script(disable: str | None) -> dict:
     env.pop("NPY_DISABLE_CPU_FEATURES", None)
     if disable:
         env["NPY_DISABLE_CPU_FEATURES"] = disable
-    r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -219,11 +283,47 @@ def test_bit_identical_under_other_numpy_dispatch():
 
 
 FORBIDDEN = {
-    "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "logaddexp", "logaddexp2",
-    "sin", "cos", "tan", "arcsin", "arccos", "arctan", "arctan2", "sinh", "cosh", "tanh",
-    "asin", "acos", "atan", "atan2", "sinc", "hypot", "cbrt", "power", "float_power", "pow",
-    "erf", "erfc", "gamma", "lgamma", "dot", "vdot", "inner", "matmul", "einsum", "tensordot",
-    "polyval", "linalg",
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "logaddexp",
+    "logaddexp2",
+    "sin",
+    "cos",
+    "tan",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "arctan2",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asin",
+    "acos",
+    "atan",
+    "atan2",
+    "sinc",
+    "hypot",
+    "cbrt",
+    "power",
+    "float_power",
+    "pow",
+    "erf",
+    "erfc",
+    "gamma",
+    "lgamma",
+    "dot",
+    "vdot",
+    "inner",
+    "matmul",
+    "einsum",
+    "tensordot",
+    "polyval",
+    "linalg",
 }
 
 
@@ -231,30 +331,52 @@ def non_portable(source: str) -> list[str]:
     """The calls and operators in source whose results may depend on the CPU."""
     bad = []
     for node in ast.walk(ast.parse(source)):
-        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                and node.value.id in ("np", "numpy", "math") and node.attr in FORBIDDEN):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in ("np", "numpy", "math")
+            and node.attr in FORBIDDEN
+        ):
             bad.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
         if isinstance(node, ast.ImportFrom) and node.module in ("numpy", "math"):
-            bad += [f"line {node.lineno}: from {node.module} import {a.name}"
-                    for a in node.names if a.name in FORBIDDEN | {"*"}]
+            bad += [
+                f"line {node.lineno}: from {node.module} import {a.name}"
+                for a in node.names
+                if a.name in FORBIDDEN | {"*"}
+            ]
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
-            bad += [f"line {node.lineno}: imports {n}" for n in names
-                    if n.split(".")[0] in ("torch", "scipy")]
+            bad += [
+                f"line {node.lineno}: imports {n}"
+                for n in names
+                if n.split(".")[0] in ("torch", "scipy")
+            ]
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
             bad.append(f"line {node.lineno}: @")
         # ** goes to libm pow for floats; only integer powers are exact everywhere.
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-            operands = [n.operand if isinstance(n, ast.UnaryOp) else n
-                        for n in (node.left, node.right)]
+            operands = [
+                n.operand if isinstance(n, ast.UnaryOp) else n for n in (node.left, node.right)
+            ]
             if not all(isinstance(n, ast.Constant) and type(n.value) is int for n in operands):
                 bad.append(f"line {node.lineno}: non-integer **")
     return bad
 
 
 def test_non_portable_finds_each_kind():
-    source = "\n".join(["np.exp(x)", "math.log(2)", "numpy.matmul(a, b)", "a @ b", "2.0 ** -24",
-                        "x ** 0.5", "from numpy import sin", "import torch", "2 ** 63 + -(2 ** 8)"])
+    source = "\n".join(
+        [
+            "np.exp(x)",
+            "math.log(2)",
+            "numpy.matmul(a, b)",
+            "a @ b",
+            "2.0 ** -24",
+            "x ** 0.5",
+            "from numpy import sin",
+            "import torch",
+            "2 ** 63 + -(2 ** 8)",
+        ]
+    )
     flagged = {int(b.split(":")[0].split()[1]) for b in non_portable(source)}
     assert flagged == set(range(1, 9))  # all but the integer powers on line 9
 
