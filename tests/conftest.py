@@ -45,7 +45,8 @@ PROJECT_FILES = [
     ".dvc/.gitignore",
     ".dvcignore",
 ]
-STAGES = ["prepare", "split", "train", "evaluate", "compare", "sample"]
+# The stage list lives in dvc.yaml only.
+STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 
 
 def env():
@@ -126,6 +127,23 @@ def commit_all(d, message):
 def repo(project):
     """The project copy as a committed git repo, ready for the real dvc CLI."""
     return init_repo(project)
+
+
+@pytest.fixture(scope="session")
+def trained_project_template(tmp_path_factory):
+    """Built once per session: a project copy after running every stage (no git, no DVC)."""
+    d = copy_project(tmp_path_factory.mktemp("stages") / "project")
+    for name in STAGES:
+        stage(d, name)
+    return d
+
+
+@pytest.fixture
+def trained_project(trained_project_template, tmp_path):
+    """A private copy of the project with every stage's outputs."""
+    d = tmp_path / "project"
+    shutil.copytree(trained_project_template, d, symlinks=True)
+    return d
 
 
 @pytest.fixture(scope="session")

@@ -166,10 +166,8 @@ def test_fractions_that_leave_a_split_empty(project):
 
 
 @pytest.fixture
-def trained(project):
-    for name in ("prepare", "split", "train"):
-        stage(project, name)
-    return project
+def trained(trained_project):
+    return trained_project
 
 
 def test_truncated_checkpoint(trained):

@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-from bigram.select import best
 from tests.conftest import dvc, read_json, sh
 from tests.render import assert_heatmaps_drawn, assert_line_charts_drawn
 
@@ -117,38 +116,6 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
     assert read_json(repo / "metrics/evaluate.json")["dev"]["nll"] == runs[best_exp][1]
     dvc(repo, "exp", "branch", best_exp, "best-on-dev")
     assert "best-on-dev" in sh(["git", "branch"], repo).stdout
-
-
-def test_select_reports_test_only_for_the_winner():
-    def entry(name, dev, test, kind_rev):
-        return {
-            "rev": kind_rev,
-            "name": name,
-            "data": {
-                "params": {},
-                "metrics": {
-                    "metrics/evaluate.json": {"data": {"dev": {"nll": dev}, "test": {"nll": test}}}
-                },
-            },
-        }
-
-    shown = [
-        {
-            "rev": "workspace",
-            **{k: v for k, v in entry(None, 0.1, 0.1, "workspace").items() if k != "rev"},
-        },
-        {
-            **entry("main", 2.5, 2.0, "a" * 40),
-            "experiments": [
-                {"revs": [entry("x", 2.4, 2.6, "b" * 40)]},
-                {"revs": [entry("y", 2.45, 1.0, "c" * 40)]},
-                {"revs": [{"rev": "d" * 40, "name": "failed", "data": None}]},
-            ],
-        },
-    ]
-    (name, rev, kind, _, metrics), considered = best(shown)
-    # x wins on dev although y has the better test score: test must not decide.
-    assert (name, kind, considered, metrics["test"]["nll"]) == ("x", "experiment", 3, 2.6)
 
 
 @pytest.mark.slow

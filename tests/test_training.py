@@ -1,3 +1,5 @@
+"""bigram.training: gradient descent on counts equals the notebook's one-hot loop."""
+
 import numpy as np
 import pytest
 

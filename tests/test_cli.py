@@ -1,0 +1,49 @@
+"""bigram.cli: one console command whose subcommands are the tools."""
+
+import subprocess
+import sys
+import tomllib
+
+from tests.conftest import ROOT, env
+
+
+def bigram(*args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, "-m", "bigram", *args],
+        cwd=cwd,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_exactly_one_console_command_and_it_is_python_m_bigram():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"bigram": "bigram.cli:main"}
+    r = bigram("--help")
+    assert r.returncode == 0
+    assert "lineage" in r.stdout and "select" in r.stdout
+
+
+def test_every_subcommand_has_help():
+    lineage = bigram("lineage", "--help")
+    assert lineage.returncode == 0
+    for flag in ("--verify", "--json", "--rev", "checkpoint"):
+        assert flag in lineage.stdout
+    select = bigram("select", "--help")
+    assert select.returncode == 0 and "--json" in select.stdout
+
+
+def test_an_unknown_subcommand_is_refused_in_usage_form():
+    r = bigram("train")
+    assert r.returncode == 2
+    assert "invalid choice: 'train'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_missing_checkpoint_is_one_line(tmp_path):
+    r = bigram("lineage", "nope.safetensors", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        "error: nope.safetensors: not found in the workspace; if it is a DVC output, "
+        "`dvc checkout` or `dvc pull` restores it"
+    ]
