@@ -8,15 +8,12 @@ checkpoint is safetensors, so loading an artifact cannot execute code.
 
 import hashlib
 import json
-import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
+from bigram import fsio, params
 from bigram.console import PipelineError
 from bigram.params import is_number
 
@@ -55,57 +52,53 @@ def checkpoint_paths() -> list[str]:
     return sorted((str(p) for p in found), key=lambda p: int(Path(p).stem[5:]))
 
 
-@contextmanager
-def atomic(path: str | Path, binary: bool = False) -> Iterator[IO]:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A run killed mid-write leaves its temporary file behind; the next one clears it.
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    kwargs = {} if binary else {"encoding": "utf-8", "newline": "\n"}
-    try:
-        with open(tmp, "xb" if binary else "x", **kwargs) as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+# Upper bounds on what a stage reads, so a wrong path or a forged file cannot make it
+# read without limit. The names file bound is about 30 million names.
+NAMES_LIMIT = 256 * 2**20
+JSON_LIMIT = 4 * 2**20
+MAX_VOCAB = 4096  # a 4096×4096 W keeps every stage under its 2 GiB budget
+CHECKPOINT_LIMIT = 4 * MAX_VOCAB**2 + JSON_LIMIT
+REBUILD = "run `dvc repro` to rebuild it"
 
 
 def write_json(path: str, obj: object) -> None:
-    with atomic(path) as f:
+    with fsio.atomic(path) as f:
         json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False)
         f.write("\n")
 
 
 def write_npy(path: str, array: np.ndarray) -> None:
-    with atomic(path, binary=True) as f:
+    with fsio.atomic(path, binary=True) as f:
         np.save(f, array, allow_pickle=False)
 
 
 def write_text(path: str, text: str) -> None:
-    with atomic(path) as f:
+    with fsio.atomic(path) as f:
         f.write(text)
 
 
-def _rerun_hint(path: str) -> str:
-    return f"{path} is missing or unreadable; run `dvc repro` to rebuild it"
+def write_bytes(path: str, data: bytes) -> None:
+    with fsio.atomic(path, binary=True) as f:
+        f.write(data)
 
 
 def read_npy(path: str) -> np.ndarray:
+    fsio.check_regular(path, REBUILD)
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError):
-        raise PipelineError(_rerun_hint(path)) from None
+        raise PipelineError(f"{path} is not a valid .npy array; {REBUILD}") from None
+
+
+def parse_json(data: bytes, path: str, hint: str = REBUILD) -> object:
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
+        raise PipelineError(f"{path} is not valid JSON; {hint}") from None
 
 
 def read_json(path: str) -> object:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        raise PipelineError(_rerun_hint(path)) from None
+    return parse_json(fsio.read_bounded(path, JSON_LIMIT, REBUILD), path)
 
 
 def read_vocab(path: str = VOCAB) -> list[str]:
@@ -144,26 +137,17 @@ def read_counts(V: int) -> np.ndarray:
         raise PipelineError(
             f"{COUNTS} does not match {VOCAB}; run `dvc repro -f split` to rebuild it"
         )
+    # Counts are summed in float64: past 2**53 pairs they would no longer be exact
+    # (and int64 sums could wrap), so such a file is forged or corrupt.
+    if counts.sum(dtype=np.float64) > 2**53:
+        raise PipelineError(f"{COUNTS} counts more than 2**53 pairs; run `dvc repro -f split`")
     return counts
 
 
 def read_names_file(path: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise PipelineError(
-            f"{path}: no such file; point data.names in params.yaml "
-            "at a names file (one name per line)"
-        ) from None
-    except IsADirectoryError:
-        raise PipelineError(
-            f"{path} is a directory; point data.names in params.yaml "
-            "at a names file (one name per line)"
-        ) from None
-    except OSError as e:
-        raise PipelineError(
-            f"{path} cannot be read ({e.strerror}); check its permissions"
-        ) from None
+    return fsio.read_bounded(
+        path, NAMES_LIMIT, "point data.names in params.yaml at a names file (one name per line)"
+    )
 
 
 def checkpoint_bytes(W: np.ndarray, meta: dict) -> bytes:
@@ -177,44 +161,126 @@ def checkpoint_bytes(W: np.ndarray, meta: dict) -> bytes:
     )
 
 
-def write_bytes(path: str, data: bytes) -> None:
-    with atomic(path, binary=True) as f:
-        f.write(data)
+# --- lineage records and checkpoint metadata: untrusted until checked ------------
+
+STAGE_SECTIONS = {"prepare": ("data",), "split": ("split",), "train": ("train",)}
+_MD5 = re.compile(r"[0-9a-f]{32}")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_PATH_LIMIT = 4096
 
 
-def _is_meta(meta: object) -> bool:
-    """The metadata train writes: what the stages and stages.lineage rely on."""
-    if not isinstance(meta, dict) or not isinstance(meta.get("vocab"), list):
-        return False
-    chain, previous, code = meta.get("lineage"), meta.get("previous"), meta.get("code")
-    links = (
-        isinstance(chain, list)
-        and chain
-        and all(
-            isinstance(r, dict)
-            and isinstance(r.get("stage"), str)
-            and all(isinstance(r.get(k), dict) for k in ("params", "inputs", "outputs"))
-            for r in chain
+def _is_path(p: object) -> bool:
+    return isinstance(p, str) and 0 < len(p) <= _PATH_LIMIT and "\0" not in p
+
+
+def check_link(link: object, source: str) -> str | None:
+    """What is wrong with one lineage record (None if nothing): its shape, its
+    digests, and its params, checked by the same rules as params.yaml."""
+    if not isinstance(link, dict) or set(link) != {"stage", "params", "inputs", "outputs"}:
+        return "a record is not {stage, params, inputs, outputs}"
+    stage = link["stage"]
+    if stage not in STAGE_SECTIONS:
+        return f"unknown stage {str(stage)[:40]!r}"
+    recorded = link["params"]
+    if not isinstance(recorded, dict) or tuple(recorded) != STAGE_SECTIONS[stage]:
+        return f"the {stage} params are not the sections {', '.join(STAGE_SECTIONS[stage])}"
+    for section, values in recorded.items():
+        try:
+            params.section(section, values, source)
+        except PipelineError as e:
+            return str(e).removeprefix(f"{source}: ")
+    for kind in ("inputs", "outputs"):
+        files = link[kind]
+        if not isinstance(files, dict) or not all(
+            _is_path(k) and isinstance(v, str) and _MD5.fullmatch(v) for k, v in files.items()
+        ):
+            return f"the {stage} {kind} are not paths with md5 digests"
+    return None
+
+
+def check_chain(chain: object, stages: tuple[str, ...], source: str) -> str | None:
+    """What is wrong with a lineage chain that should hold `stages`, in order."""
+    if not isinstance(chain, list) or len(chain) != len(stages):
+        return f"not a list of the {', '.join(stages)} records"
+    for link, stage in zip(chain, stages):
+        problem = check_link(link, source)
+        if problem:
+            return problem
+        if link["stage"] != stage:
+            return f"the records are not {', '.join(stages)}, in order"
+    return None
+
+
+def check_meta(meta: object, source: str) -> str | None:
+    """What is wrong with a checkpoint's metadata (None if nothing). Every field is
+    checked before any is used: a checkpoint is data from anywhere."""
+    keys = {"vocab", "lineage", "code", "versions", "step", "loss", "ce", "reg", "previous"}
+    if not isinstance(meta, dict) or set(meta) != keys:
+        return "its metadata lacks the lineage this pipeline writes"
+    vocab = meta["vocab"]
+    if not (
+        isinstance(vocab, list)
+        and 2 <= len(vocab) <= MAX_VOCAB
+        and vocab[0] == "."
+        and all(isinstance(c, str) and len(c) == 1 for c in vocab)
+        and len(set(vocab)) == len(vocab)
+    ):
+        return "its vocabulary is not a list of distinct characters, '.' first"
+    problem = check_chain(meta["lineage"], tuple(STAGE_SECTIONS), source)
+    if problem:
+        return f"lineage: {problem}"
+    code = meta["code"]
+    if not (
+        isinstance(code, dict)
+        and {"commit", "dirty"} <= set(code) <= {"commit", "dirty", "reason"}
+        and (
+            code["commit"] is None
+            or isinstance(code["commit"], str)
+            and _COMMIT.fullmatch(code["commit"])
         )
-    )
-    train = links and chain[-1]["stage"] == "train" and chain[-1]["params"].get("train")
-    return bool(
-        links
-        and isinstance(train, dict)
-        and {"seed", "lr", "reg", "steps"} <= train.keys()
-        and isinstance(meta.get("step"), int)
-        and not isinstance(meta["step"], bool)
-        and meta["step"] >= 0
-        and all(is_number(meta.get(k)) for k in ("loss", "ce", "reg"))
-        and (previous is None or isinstance(previous, dict) and {"path", "md5"} <= previous.keys())
-        and isinstance(code, dict)
-        and {"commit", "dirty"} <= code.keys()
-        and isinstance(meta.get("versions"), dict)
-    )
+        and (code["dirty"] is None or isinstance(code["dirty"], bool))
+        and (isinstance(code.get("reason", ""), str) and len(code.get("reason", "")) <= 500)
+    ):
+        return "its code record is not {commit, dirty}"
+    versions = meta["versions"]
+    if not (
+        isinstance(versions, dict)
+        and len(versions) <= 20
+        and all(
+            isinstance(k, str)
+            and len(k) <= 40
+            and (v is None or isinstance(v, str) and len(v) <= 40)
+            for k, v in versions.items()
+        )
+    ):
+        return "its versions are not names and version strings"
+    steps = meta["lineage"][-1]["params"]["train"]["steps"]
+    step = meta["step"]
+    if not (isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= steps):
+        return f"its step is not an integer from 0 to train.steps ({steps})"
+    if not all(is_number(meta[k]) for k in ("loss", "ce", "reg")):
+        return "its loss, ce and reg are not finite numbers"
+    previous = meta["previous"]
+    if (
+        (previous is None) != (step == 0)
+        or previous is not None
+        and not (
+            isinstance(previous, dict)
+            and set(previous) == {"path", "md5"}
+            and isinstance(previous["path"], str)
+            and re.fullmatch(
+                re.escape(CHECKPOINTS) + r"/step_\d{6,}\.safetensors", previous["path"]
+            )
+            and isinstance(previous["md5"], str)
+            and _MD5.fullmatch(previous["md5"])
+        )
+    ):
+        return "its previous checkpoint is not a checkpoint path and md5"
+    return None
 
 
 def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
-    """(W, meta) from a checkpoint's bytes, after checking the metadata's shape and
+    """(W, meta) from a checkpoint's bytes, after checking all of its metadata and
     that W is a finite V×V matrix for meta['vocab']. Never unpickles: safetensors
     is a JSON header and raw little-endian numbers."""
     from safetensors import SafetensorError
@@ -225,12 +291,15 @@ def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
     )
     try:
         size = int.from_bytes(data[:8], "little")
+        if size > JSON_LIMIT:
+            raise ValueError(f"a header of {size:,} bytes")
         meta = json.loads(json.loads(data[8 : 8 + size])["__metadata__"]["pipeline"])
         W = load(data)["W"]
-    except (SafetensorError, ValueError, KeyError, TypeError) as e:
-        raise PipelineError(bad % f"{type(e).__name__}: {e}".splitlines()[0]) from None
-    if not _is_meta(meta):
-        raise PipelineError(bad % "its metadata lacks the lineage this pipeline writes")
+    except (SafetensorError, ValueError, KeyError, TypeError, RecursionError) as e:
+        raise PipelineError(bad % f"{type(e).__name__}: {e}".splitlines()[0][:200]) from None
+    problem = check_meta(meta, path)
+    if problem:
+        raise PipelineError(bad % problem)
     vocab = meta["vocab"]
     if W.dtype != np.float32 or W.shape != (len(vocab), len(vocab)):
         raise PipelineError(bad % "W does not match its vocabulary")
@@ -242,10 +311,7 @@ def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
 def read_checkpoint(path: str = MODEL, vocab: list[str] | None = None) -> tuple[np.ndarray, dict]:
     """(W, meta) of a checkpoint file; with `vocab`, refusing one trained on another
     vocabulary."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        raise PipelineError(_rerun_hint(path)) from None
+    data = fsio.read_bounded(path, CHECKPOINT_LIMIT, "run `dvc repro -f train` to rebuild it")
     W, meta = parse_checkpoint(data, path)
     if vocab is not None and meta["vocab"] != vocab:
         raise PipelineError(
@@ -259,9 +325,10 @@ def md5_bytes(data: bytes) -> str:
 
 
 def md5(path: str) -> str:
-    """The file's md5, as dvc.lock records it (an identity check, not a security one)."""
+    """The file's md5, as dvc.lock records it (an identity check, not a security one);
+    in a stage, of the content it has just written."""
     h = hashlib.md5()
-    with open(path, "rb") as f:
+    with open(fsio.current(path), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()

@@ -15,16 +15,19 @@ gets a line saying what would bring it, and the exit is 2.
 
 import io
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from bigram import artifacts, params
+from bigram import artifacts, fsio, params
 from bigram.console import PipelineError
 from bigram.lineage import git, train_code
-from bigram.training import fit
+from bigram.training import check_budget, fit
+
+# The largest file the audit reads whole: counts.npy of the largest vocabulary.
+READ_LIMIT = 3 * 8 * artifacts.MAX_VOCAB**2 + 2**20
 
 
 class Source:
@@ -37,6 +40,7 @@ class Source:
             _resolve(rev) if rev else (git("rev-parse", "HEAD"), False)
         )
         self.label = f"at {rev}" if rev else "in the workspace"
+        self._names: object = None
 
     def why_missing(self, path: str) -> str:
         """Why `path` could not be read: absent there, or only missing from the local cache."""
@@ -60,23 +64,72 @@ class Source:
             f"{fetch} brings it"
         )
 
-    def read(self, path: str) -> bytes | None:
-        """The file's bytes, or None if it does not exist there."""
-        outside = Path(path).is_absolute() or path.startswith("..")
+    def refusal(self, path: str) -> str | None:
+        """Why the audit will not read `path`, a path a checkpoint names (None if it
+        will): only files inside the project, and the configured names file."""
+        if not isinstance(path, str) or "\0" in path:
+            return "not a path"
+        if path == self.names_file():
+            return None
+        lexical = os.path.normpath(path)
+        if os.path.isabs(path) or lexical == ".." or lexical.startswith("../"):
+            return "outside the project"
+        if self.rev is None:
+            root, real = Path.cwd().resolve(), Path(os.path.realpath(path))
+            if real != root and root not in real.parents:
+                return "outside the project (through a symbolic link)"
+        return None
+
+    def names_file(self) -> object:
+        """data.names as params.yaml has it in this source: the one file outside the
+        project the audit reads."""
+        if self._names is None:
+            self._names = ""  # reading params.yaml asks whether it may be read
+            configured = self.yaml(params.PARAMS_FILE)
+            data = configured.get("data") if isinstance(configured, dict) else None
+            self._names = (data.get("names") if isinstance(data, dict) else None) or ""
+        return self._names
+
+    def outside(self, path: str) -> bool:
+        """A file outside the repository: read as it is now, whatever the revision."""
+        lexical = os.path.normpath(path)
+        return os.path.isabs(path) or lexical == ".." or lexical.startswith("../")
+
+    def read(self, path: str, limit: int = READ_LIMIT) -> bytes | None:
+        """The file's bytes, or None if it does not exist there or may not be read."""
+        if self.refusal(path):
+            return None
         try:
-            if self.rev is None or outside:
-                return Path(path).read_bytes()
+            if self.rev is None or self.outside(path):
+                return fsio.read_bounded(path, limit, "")
             import dvc.api
 
-            return dvc.api.read(path, rev=self.commit, mode="rb")
-        except Exception:  # missing file, rev without it, cache without it: all "not found"
+            with dvc.api.open(path, rev=self.commit, mode="rb") as f:
+                data = f.read(limit + 1)
+            return data if len(data) <= limit else None
+        except Exception:  # missing, not a file, over the limit, not in the cache: not read
             return None
+
+    def digest(self, path: str) -> str:
+        """The file's md5, or why there is none ("missing", "not read: ...")."""
+        refused = self.refusal(path)
+        if refused:
+            return f"not read: {refused}"
+        if self.rev is None or self.outside(path):
+            if not os.path.lexists(path):
+                return "missing"
+            try:
+                return artifacts.md5_bytes(fsio.read_bounded(path, READ_LIMIT, ""))
+            except PipelineError as e:  # a FIFO, a device, too large: said, never read
+                return f"not read: {str(e).split('; ')[0]}"
+        data = self.read(path)
+        return artifacts.md5_bytes(data) if data is not None else "missing"
 
     def yaml(self, path: str) -> object:
         data = self.read(path)
         try:
-            return params.load_yaml(data) if data is not None else None
-        except yaml.YAMLError:
+            return params.parse_yaml(data, path) if data is not None else None
+        except PipelineError:  # a broken file is reported as the disagreements it causes
             return None
 
     def code_changed_since(self, commit: str) -> list[str] | None:
@@ -117,10 +170,6 @@ def _flatten(nested: object) -> dict:
         else:
             out[key] = value
     return out
-
-
-def _digest(data: bytes | None) -> str:
-    return artifacts.md5_bytes(data) if data is not None else "missing"
 
 
 def _dir_manifest(md5: str) -> dict | None:
@@ -195,6 +244,7 @@ class Audit:
         self.path, self.data, self.W, self.meta, self.src = path, data, W, meta, src
         self.problems: list[str] = []
         self.not_made: list[str] = []
+        self.notes: list[str] = []
         self.checks = 0
         self.lock = _lock_stages(src.yaml("dvc.lock"))
         self.locked, unlisted = _locked_files(self.lock or {})
@@ -239,7 +289,12 @@ class Audit:
             for file, digest in {**stage["inputs"], **stage["outputs"]}.items():
                 recorded_files.setdefault(file, digest)  # an output is the next stage's input
         for file, digest in recorded_files.items():
-            self.expect(f"{file} md5", digest, _digest(self.src.read(file)))
+            self.expect(f"{file} md5", digest, self.src.digest(file))
+            if self.src.rev and self.src.outside(file):
+                self.notes.append(
+                    f"note: {file} is outside the repository, so it was read as it is now, "
+                    f"not {self.src.label}"
+                )
             for lock_stage, lock_path, lock_md5 in self.locked:
                 if lock_path == file:
                     self.expect(f"dvc.lock {lock_stage} {file} md5", digest, lock_md5)
@@ -253,7 +308,7 @@ class Audit:
             homes.append(artifacts.MODEL)
         for home in homes:
             self.checks += 1
-            found = _digest(self.src.read(home))
+            found = self.src.digest(home)
             if found != own:
                 self.problems.append(
                     f"{self.path}: md5 {own}, but {home} {self.src.label} has md5 {found}"
@@ -273,14 +328,15 @@ class Audit:
             self.expect(
                 f"previous checkpoint {prev['path']} md5",
                 prev["md5"],
-                _digest(self.src.read(prev["path"])),
+                self.src.digest(prev["path"]),
             )
 
     def check_code(self) -> None:
         code = self.meta["code"]
         self.checks += 1
         if code["commit"] is None:
-            self.problems.append("code: no git commit recorded (trained outside a git repository)")
+            why = code.get("reason", "trained outside a git repository")
+            self.problems.append(f"code: no git commit recorded ({why})")
         elif code["dirty"]:
             self.problems.append(
                 f"code: trained from uncommitted changes on top of "
@@ -303,11 +359,13 @@ class Audit:
         """Re-run training in memory from the recorded counts and params."""
         recorded_counts = self.meta["lineage"][-1]["inputs"].get(artifacts.COUNTS)
         counts_data = self.src.read(artifacts.COUNTS)
-        if counts_data is None or _digest(counts_data) != recorded_counts:
+        if counts_data is None or artifacts.md5_bytes(counts_data) != recorded_counts:
             return  # already reported as an md5 disagreement
         train = params.section("train", self.meta["lineage"][-1]["params"]["train"], self.path)
         counts = np.load(io.BytesIO(counts_data), allow_pickle=False)
-        W_again, curve, _ = fit(counts[0], replace(train, steps=self.meta["step"]))
+        again = replace(train, steps=self.meta["step"])
+        check_budget(len(self.meta["vocab"]), again, self.path)
+        W_again, curve = fit(counts[0], again)
         self.checks += 1
         if W_again.tobytes() != self.W.tobytes():
             self.problems.append(
@@ -351,7 +409,13 @@ def describe(path: str, data: bytes, meta: dict) -> str:
 def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | None) -> int:
     """The `lineage` subcommand; returns the exit code."""
     src = Source(rev)
-    data = src.read(checkpoint)
+    if rev is None or src.outside(checkpoint):
+        # The user named this file: read it wherever it is, but only a bounded regular file.
+        if not os.path.lexists(checkpoint):
+            raise PipelineError(src.why_missing(checkpoint))
+        data = fsio.read_bounded(checkpoint, artifacts.CHECKPOINT_LIMIT, "name a checkpoint file")
+    else:
+        data = src.read(checkpoint, artifacts.CHECKPOINT_LIMIT)
     if data is None:
         raise PipelineError(src.why_missing(checkpoint))
     W, meta = artifacts.parse_checkpoint(data, checkpoint)
@@ -379,10 +443,11 @@ def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | Non
             "checks": audit.checks,
             "problems": audit.problems,
             "not_checked": audit.not_made,
+            "notes": audit.notes,
         }
         print(json.dumps(report, indent=2))
     else:
-        for line in audit.problems + audit.not_made:
+        for line in audit.notes + audit.problems + audit.not_made:
             print(line)
         if not audit.problems:
             incomplete = f"; {len(audit.not_made)} could not be made" if audit.not_made else ""

@@ -7,6 +7,7 @@ Anything else is a bug and keeps its traceback.
 """
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 
@@ -15,8 +16,14 @@ class PipelineError(Exception):
     """A user-fixable error; the message names the file or key and the fix."""
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(main: Callable[[], None]) -> None:
-    """Call main(), turning a PipelineError or Ctrl-C into a line on stderr and an exit code."""
+    """Call main(), turning a PipelineError, Ctrl-C or SIGTERM into a line on stderr and
+    an exit code."""
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, or a queue worker being stopped
     try:
         main()
     except PipelineError as e:

@@ -28,15 +28,15 @@ def record(stage: str, params: dict, inputs: list[str], outputs: list[str]) -> d
     }
 
 
-def check_recorded(chain: object, paths: list[str], lineage_file: str) -> list[dict]:
-    """The chain, after refusing inputs that are not the files the previous stage recorded."""
-    if not (
-        isinstance(chain, list)
-        and chain
-        and all(isinstance(r, dict) and isinstance(r.get("outputs"), dict) for r in chain)
-    ):
+def check_recorded(
+    chain: object, stages: tuple[str, ...], paths: list[str], lineage_file: str
+) -> list[dict]:
+    """The chain of `stages` read from `lineage_file`, after checking its shape and
+    refusing inputs that are not the files the previous stage recorded."""
+    problem = artifacts.check_chain(chain, stages, lineage_file)
+    if problem:
         raise PipelineError(
-            f"{lineage_file} is not a lineage record; run `dvc repro` to rebuild it"
+            f"{lineage_file} is not a lineage record ({problem}); run `dvc repro` to rebuild it"
         )
     recorded = {p: d for r in chain for p, d in r["outputs"].items()}
     for p in paths:
@@ -69,8 +69,23 @@ def code_identity() -> dict:
     paths = train_code()
     commit = git("log", "-1", "--format=%H", "--", *paths)
     if not commit:
-        return {"commit": None, "dirty": None}
+        return {"commit": None, "dirty": None, "reason": _why_no_commit()}
     return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--", *paths))}
+
+
+def _why_no_commit() -> str:
+    """Why there is no code commit to record, in words that are true."""
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    except OSError:
+        return "git is not installed"
+    if "dubious ownership" in r.stderr or "safe.directory" in r.stderr:
+        return "git refused the repository (owned by another user; see git's safe.directory)"
+    if "not a git repository" in r.stderr:
+        return "trained outside a git repository"
+    if r.returncode != 0:
+        return "the repository has no commits"
+    return "the train stage's code was never committed"
 
 
 def versions() -> dict:

@@ -81,3 +81,16 @@ def encode(names: list[str]) -> tuple[list[str], np.ndarray]:
     codes = lookup[codepoints]
     vocab = [chr(c) for c in symbols]
     return vocab, np.stack([codes[:-1], codes[1:]])
+
+
+def check_vocabulary(V: int, source: str) -> None:
+    """Refuse up front a vocabulary whose V×V matrices would not fit the stages'
+    memory budget (2 GiB each), naming the size and the limit."""
+    from bigram.artifacts import MAX_VOCAB
+
+    if V > MAX_VOCAB:
+        raise PipelineError(
+            f"{source} has {V - 1:,} distinct symbols: a vocabulary of {V:,} needs "
+            f"{V * V * 8 / 2**30:.1f} GiB per V×V matrix; the limit is {MAX_VOCAB:,} symbols "
+            "('.' included)"
+        )

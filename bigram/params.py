@@ -7,12 +7,10 @@ the single description of every key; each section becomes a frozen dataclass.
 """
 
 import math
-import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import yaml
-
+from bigram import fsio
 from bigram.console import PipelineError
 
 PARAMS_FILE = "params.yaml"
@@ -74,21 +72,79 @@ def is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-class YAMLLoader(yaml.SafeLoader):
-    """PyYAML reads `1e-3` as a string (YAML 1.1); DVC's parser, like YAML 1.2,
-    reads it as a number. Read params the way `dvc exp run -S` and `dvc params
-    diff` do."""
+# params.yaml holds 15 settings; anything near this size is not a params file.
+PARAMS_LIMIT = 64 * 1024
+_MAX_NODES = 10_000
 
 
-YAMLLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+0123456789."),
-)
+def _decode(data: bytes, source: str) -> str:
+    if (
+        data[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+        or data[:2]
+        in (
+            b"\xff\xfe",
+            b"\xfe\xff",
+        )
+        or b"\x00" in data
+    ):
+        raise PipelineError(f"{source} is UTF-16 or UTF-32 text (or binary); save it as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise PipelineError(
+            f"{source} line {line}: byte 0x{data[e.start]:02x} is not UTF-8; save it as UTF-8"
+        ) from None
 
 
-def load_yaml(text: str | bytes) -> object:
-    return yaml.load(text, Loader=YAMLLoader)
+def _check_tree(value: object, source: str) -> None:
+    """Refuse YAML aliases (one node reached twice: `*name`), which let a few lines
+    expand into billions of values, and documents of more than _MAX_NODES nodes."""
+    seen: set[int] = set()
+    todo = [value]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (dict, list)):
+            if id(node) in seen:
+                raise PipelineError(
+                    f"{source} uses YAML anchors and aliases (&name, *name); write each value out"
+                )
+            seen.add(id(node))
+            if len(seen) > _MAX_NODES:
+                raise PipelineError(f"{source} has more than {_MAX_NODES:,} YAML nodes")
+            todo.extend(node.values() if isinstance(node, dict) else node)
+            todo.extend(node.keys() if isinstance(node, dict) else ())
+
+
+def parse_yaml(data: bytes, source: str) -> object:
+    """The YAML document in `data`, parsed exactly as DVC parses params.yaml and
+    dvc.lock (ruamel.yaml, typ="safe"): `010` is 10 and `1e-3` a number for the
+    stages as for `dvc params diff`, and a duplicate key is refused as DVC refuses it."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+    text = _decode(data, source)
+    try:
+        value = YAML(typ="safe").load(text)
+    except DuplicateKeyError as e:
+        line = e.problem_mark.line + 1 if e.problem_mark else "?"
+        raise PipelineError(
+            f"{source} line {line}: a key appears twice in one mapping, which DVC refuses; keep one"
+        ) from None
+    except MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise PipelineError(f"{source} is not valid YAML{line}; fix the syntax") from None
+    except (YAMLError, RecursionError, ValueError):
+        raise PipelineError(f"{source} is not valid YAML; fix the syntax") from None
+    _check_tree(value, source)
+    return value
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 _SEED = (lambda v: _is_int(v) and 0 <= v < 2**63, "an integer from 0 to 2**63-1")
@@ -105,7 +161,7 @@ def _bounded(top: int) -> tuple:
 # notebook's and are what params.yaml ships with (a test keeps them equal).
 RULES = {
     "data.names": (
-        lambda v: isinstance(v, str) and v.strip() != "",
+        lambda v: isinstance(v, str) and v.strip() != "" and len(v) <= 4096 and "\0" not in v,
         "a path to a names file, relative to the project root",
         "data/names.txt",
     ),
@@ -175,7 +231,9 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
                 )
             continue
         if not check(values[name]):
-            problems.append(f"{source}: {key} = {values[name]!r} is not allowed; use {allowed}")
+            problems.append(
+                f"{source}: {key} = {_shown(values[name])} is not allowed; use {allowed}"
+            )
     split = raw.get("split")
     if not problems and split["train"] + split["dev"] >= 1:
         problems.append(
@@ -195,18 +253,14 @@ def typed(raw: dict) -> Params:
 
 def load(path: str | Path = PARAMS_FILE) -> Params:
     """Read, validate and type params.yaml, or raise PipelineError in one line per problem."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = load_yaml(f)
-    except FileNotFoundError:
+    data = fsio.read_bounded(path, PARAMS_LIMIT, "run from the project root, where params.yaml is")
+    raw = parse_yaml(data, str(path))
+    if raw is None:
         raise PipelineError(
-            f"{path} not found; run from the project root, where params.yaml is"
-        ) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        where = getattr(e, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise PipelineError(f"{path} is not valid YAML{line}; fix the syntax") from None
-    return typed(validate(raw if raw is not None else {}, str(path)))
+            f"{path} is empty; restore it (`git checkout {path}`) or write its sections "
+            f"({', '.join(SECTIONS)})"
+        )
+    return typed(validate(raw, str(path)))
 
 
 def section(name: str, values: object, source: str) -> object:

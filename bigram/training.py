@@ -5,6 +5,8 @@ and bigram.portable's exp/log only, so W's bytes are the same on every CPU and
 with any number of threads (no BLAS, no torch kernels).
 """
 
+from collections.abc import Callable
+
 import numpy as np
 
 from bigram import portable
@@ -18,15 +20,49 @@ def initial_weights(V: int, seed: int) -> np.ndarray:
     return portable.randn(V, V, seed).astype(np.float64)
 
 
+# Bounds on one training run, so no params value can make it run for hours: at most
+# this many checkpoints, and steps·V² weight updates (about 10 minutes here).
+MAX_CHECKPOINTS = 10_000
+MAX_UPDATES = 2 * 10**10
+
+
+def checkpoint_steps(train: TrainParams) -> list[int]:
+    """The steps a checkpoint is written at: 0, every checkpoint_every, and the last."""
+    steps = list(range(0, train.steps + 1, train.checkpoint_every))
+    return steps if steps[-1] == train.steps else [*steps, train.steps]
+
+
+def check_budget(V: int, train: TrainParams, source: str = "params.yaml") -> None:
+    """Refuse up front a run that would not finish in reasonable time or space."""
+    checkpoints = (
+        train.steps // train.checkpoint_every + 1 + (train.steps % train.checkpoint_every > 0)
+    )
+    if checkpoints > MAX_CHECKPOINTS:
+        raise PipelineError(
+            f"{source}: train.steps = {train.steps:,} with train.checkpoint_every = "
+            f"{train.checkpoint_every:,} writes {checkpoints:,} checkpoints; the limit is "
+            f"{MAX_CHECKPOINTS:,}: raise train.checkpoint_every"
+        )
+    if train.steps * V * V > MAX_UPDATES:
+        raise PipelineError(
+            f"{source}: train.steps = {train.steps:,} on a {V}×{V} W is "
+            f"{train.steps * V * V:.2g} weight updates; the limit is {MAX_UPDATES:.0e} "
+            f"(about ten minutes): use at most {MAX_UPDATES // (V * V):,} steps"
+        )
+
+
 def fit(
-    counts: np.ndarray, train: TrainParams, show_progress: bool = False, keep: bool = True
-) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
+    counts: np.ndarray,
+    train: TrainParams,
+    show_progress: bool = False,
+    on_checkpoint: Callable[[int, np.ndarray, tuple[float, float, float]], None] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Plain gradient descent on W, initialised as torch.randn(V, V) under
     train.seed, minimising cross-entropy over the counted pairs + reg·mean(W²).
 
-    Returns W (float32) after train.steps updates, the (steps+1, 3) curve of
-    [loss, ce, reg] of W after k updates, and (with `keep`) {k: float32 W after
-    k updates} for k = 0, checkpoint_every, 2·checkpoint_every, ... and steps.
+    Returns W (float32) after train.steps updates and the (steps+1, 3) curve of
+    [loss, ce, reg] of W after k updates; calls on_checkpoint(k, float32 W, its
+    (loss, ce, reg)) at each of checkpoint_steps(train), as soon as it is known.
 
     Equals the notebook's one-hot loop step for step (to float32 rounding), but
     each step costs O(V²): one-hot(xs) @ W only selects rows of W, so the loss
@@ -39,7 +75,6 @@ def fit(
     row_totals = C.sum(axis=1, keepdims=True)
     W = initial_weights(V, train.seed)
     curve = np.empty((steps + 1, 3))
-    snapshots = {}
     tick = max(1, steps // 50)
     for step in range(steps + 1):
         if show_progress and (step % tick == 0 or step == steps):
@@ -55,10 +90,17 @@ def fit(
                 f"train diverged at step {step} (loss {curve[step, 0]:.6g}); "
                 f"lower train.lr (now {lr}) in params.yaml"
             )
-        if keep and (step % every == 0 or step == steps):
-            snapshots[step] = W.astype(np.float32)
+        if on_checkpoint and (step % every == 0 or step == steps):
+            on_checkpoint(step, W.astype(np.float32), tuple(curve[step].tolist()))
         if step == steps:
             break
-        # d(ce)/dW = (row_total·softmax(W) - C)/n;  d(reg)/dW = 2·reg·W/V².
-        W = W - lr * ((row_totals * p - C) / n + (2 * reg / (V * V)) * W)
-    return W.astype(np.float32), curve, snapshots
+        # W -= lr·((row_total·softmax(W) - C)/n + 2·reg·W/V²), in place: the same IEEE
+        # operations in the same order as the expression, without its V×V temporaries.
+        grad = p
+        grad *= row_totals
+        grad -= C
+        grad /= n
+        grad += (2 * reg / (V * V)) * W
+        grad *= lr
+        W -= grad
+    return W.astype(np.float32), curve

@@ -5,7 +5,7 @@ Reads   params.yaml (compare), data/prepared/vocab.json, data/split/counts.npy,
 Writes  plots/bigrams.csv (drawn by DVC as heatmaps), metrics/compare.json
 """
 
-from bigram import artifacts, params
+from bigram import artifacts, fsio, params
 from bigram.comparison import TABLE_SYMBOLS, bigram_table, compare, table_symbols
 from bigram.console import progress, run_stage
 
@@ -17,8 +17,10 @@ def main() -> None:
     W = artifacts.read_checkpoint(vocab=vocab)[0]
     metrics, p_count, p_neural, fitted = compare(counts, W, settings.smoothing, settings.fit)
     symbols = table_symbols(fitted)
-    artifacts.write_text(artifacts.BIGRAMS, bigram_table(vocab, fitted, p_count, p_neural, symbols))
-    artifacts.write_json(artifacts.metrics_path("compare"), metrics)
+    with fsio.stage_outputs():
+        table = bigram_table(vocab, fitted, p_count, p_neural, symbols)
+        artifacts.write_text(artifacts.BIGRAMS, table)
+        artifacts.write_json(artifacts.metrics_path("compare"), metrics)
     if len(symbols) < len(vocab):
         progress(
             "compare",

@@ -6,7 +6,7 @@ Reads   params.yaml, data/prepared/vocab.json, data/split/counts.npy,
 Writes  plots/eval_steps.csv, metrics/evaluate.json
 """
 
-from bigram import artifacts, params, portable
+from bigram import artifacts, fsio, params, portable
 from bigram.console import progress, run_stage
 from bigram.model import log_softmax, split_nlls
 
@@ -22,13 +22,14 @@ def main() -> None:
         W, meta = artifacts.read_checkpoint(path, vocab)
         at = split_nlls(counts, log_softmax(W))
         rows.append(f"{meta['step']},{at['train']:.7g},{at['dev']:.7g},{at['test']:.7g}\n")
-    artifacts.write_text(artifacts.EVAL_STEPS, "step,train,dev,test\n" + "".join(rows))
-    # e^nll overflows a float past nll ≈ 709; JSON has no infinity, so null.
-    metrics = {
-        split: {"nll": v, "perplexity": float(portable.exp(v)) if v < 709 else None}
-        for split, v in nlls.items()
-    }
-    artifacts.write_json(artifacts.metrics_path("evaluate"), metrics)
+    with fsio.stage_outputs():
+        artifacts.write_text(artifacts.EVAL_STEPS, "step,train,dev,test\n" + "".join(rows))
+        # e^nll overflows a float past nll ≈ 709; JSON has no infinity, so null.
+        metrics = {
+            split: {"nll": v, "perplexity": float(portable.exp(v)) if v < 709 else None}
+            for split, v in nlls.items()
+        }
+        artifacts.write_json(artifacts.metrics_path("evaluate"), metrics)
     progress("evaluate", " ".join(f"{k}={v:.4f}" for k, v in nlls.items()))
 
 

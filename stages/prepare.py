@@ -7,29 +7,34 @@ Writes  data/prepared/vocab.json, data/prepared/pairs.npy, data/prepared/lineage
 
 from dataclasses import asdict
 
-from bigram import artifacts, lineage, params
+from bigram import artifacts, fsio, lineage, params
 from bigram.console import progress, run_stage
-from bigram.names import encode, parse_names
+from bigram.names import check_vocabulary, encode, parse_names
 
 
 def main() -> None:
     data = params.load().data
     names = parse_names(artifacts.read_names_file(data.names), data.names)
     vocab, pairs = encode(names)
-    artifacts.write_json(artifacts.VOCAB, vocab)
-    artifacts.write_npy(artifacts.PAIRS, pairs)
-    artifacts.write_json(
-        artifacts.PREPARE_LINEAGE,
-        [
-            lineage.record(
-                "prepare", {"data": asdict(data)}, [data.names], [artifacts.VOCAB, artifacts.PAIRS]
-            )
-        ],
-    )
-    artifacts.write_json(
-        artifacts.metrics_path("prepare"),
-        {"names": len(names), "pairs": pairs.shape[1], "vocab_size": len(vocab)},
-    )
+    check_vocabulary(len(vocab), data.names)
+    with fsio.stage_outputs():
+        artifacts.write_json(artifacts.VOCAB, vocab)
+        artifacts.write_npy(artifacts.PAIRS, pairs)
+        artifacts.write_json(
+            artifacts.PREPARE_LINEAGE,
+            [
+                lineage.record(
+                    "prepare",
+                    {"data": asdict(data)},
+                    [data.names],
+                    [artifacts.VOCAB, artifacts.PAIRS],
+                )
+            ],
+        )
+        artifacts.write_json(
+            artifacts.metrics_path("prepare"),
+            {"names": len(names), "pairs": pairs.shape[1], "vocab_size": len(vocab)},
+        )
     progress("prepare", f"{len(names)} names, {pairs.shape[1]} pairs, {len(vocab)} symbols")
 
 

@@ -5,7 +5,7 @@ Reads   params.yaml (data, sample), the names file data.names, data/prepared/voc
 Writes  data/samples.txt, metrics/sample.json
 """
 
-from bigram import artifacts, params
+from bigram import artifacts, fsio, params
 from bigram.console import progress, run_stage
 from bigram.model import distributions, sample
 from bigram.names import parse_names
@@ -20,14 +20,13 @@ def main() -> None:
     drawn = ["".join(vocab[i] for i in seq) for seq in seqs]
     path = settings.data.names
     known = set(parse_names(artifacts.read_names_file(path), path))
-    artifacts.write_text(artifacts.SAMPLES, "".join(name + "\n" for name in drawn))
-    artifacts.write_json(
-        artifacts.metrics_path("sample"),
-        {
-            "mean_length": sum(map(len, drawn)) / len(drawn),
-            "novel": sum(name not in known for name in drawn) / len(drawn),
-        },
-    )
+    metrics = {
+        "mean_length": sum(map(len, drawn)) / len(drawn),
+        "novel": sum(name not in known for name in drawn) / len(drawn),
+    }
+    with fsio.stage_outputs():
+        artifacts.write_text(artifacts.SAMPLES, "".join(name + "\n" for name in drawn))
+        artifacts.write_json(artifacts.metrics_path("sample"), metrics)
     progress("sample", ", ".join(drawn[:5]) + (", ..." if len(drawn) > 5 else ""))
 
 

@@ -9,7 +9,7 @@ Writes  data/split/split.npy, data/split/counts.npy, data/split/lineage.json,
 
 from dataclasses import asdict
 
-from bigram import artifacts, lineage, params
+from bigram import artifacts, fsio, lineage, params
 from bigram.artifacts import SPLITS
 from bigram.console import progress, run_stage
 from bigram.splitting import check_sizes, split_counts, split_pairs, units
@@ -21,6 +21,7 @@ def main() -> None:
     pairs = artifacts.read_pairs(len(vocab))
     chain = lineage.check_recorded(
         artifacts.read_json(artifacts.PREPARE_LINEAGE),
+        ("prepare",),
         [artifacts.VOCAB, artifacts.PAIRS],
         artifacts.PREPARE_LINEAGE,
     )
@@ -28,21 +29,22 @@ def main() -> None:
     assign = split_pairs(pairs, split.seed, split.train, split.dev, split.unit)
     counts = split_counts(pairs, assign, len(vocab))
     sizes = {name: int(counts[i].sum()) for i, name in enumerate(SPLITS)}
-    artifacts.write_npy(artifacts.SPLIT, assign)
-    artifacts.write_npy(artifacts.COUNTS, counts)
-    artifacts.write_json(
-        artifacts.SPLIT_LINEAGE,
-        chain
-        + [
-            lineage.record(
-                "split",
-                {"split": asdict(split)},
-                [artifacts.VOCAB, artifacts.PAIRS],
-                [artifacts.SPLIT, artifacts.COUNTS],
-            )
-        ],
-    )
-    artifacts.write_json(artifacts.metrics_path("split"), sizes)
+    with fsio.stage_outputs():
+        artifacts.write_npy(artifacts.SPLIT, assign)
+        artifacts.write_npy(artifacts.COUNTS, counts)
+        artifacts.write_json(
+            artifacts.SPLIT_LINEAGE,
+            chain
+            + [
+                lineage.record(
+                    "split",
+                    {"split": asdict(split)},
+                    [artifacts.VOCAB, artifacts.PAIRS],
+                    [artifacts.SPLIT, artifacts.COUNTS],
+                )
+            ],
+        )
+        artifacts.write_json(artifacts.metrics_path("split"), sizes)
     progress(
         "split", f"by {split.unit}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " pairs"
     )

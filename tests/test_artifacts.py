@@ -1,7 +1,5 @@
 """bigram.artifacts: atomic writes, and checkpoints that are data, never code."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -9,26 +7,24 @@ from bigram import artifacts
 from bigram.console import PipelineError
 
 
-def test_a_failed_write_leaves_the_previous_file(tmp_path):
-    path = tmp_path / "m.json"
-    artifacts.write_json(str(path), {"a": 1})
-    with pytest.raises(ValueError), artifacts.atomic(path) as f:
-        f.write('{"half": ')
-        raise ValueError("the process dies here")
-    assert json.loads(path.read_text()) == {"a": 1}
-    assert [p.name for p in tmp_path.iterdir()] == ["m.json"]  # no temporary left
-
-
 def meta(vocab):
-    train = {"seed": 1, "lr": 1, "reg": 0, "steps": 1, "checkpoint_every": 1}
+    md5 = "0" * 32
+    params = {
+        "prepare": {"data": {"names": "data/names.txt"}},
+        "split": {"split": {"seed": 42, "train": 0.8, "dev": 0.1, "unit": "pairs"}},
+        "train": {"train": {"seed": 1, "lr": 1, "reg": 0, "steps": 1, "checkpoint_every": 1}},
+    }
+    chain = [
+        {"stage": s, "params": p, "inputs": {"x": md5}, "outputs": {}} for s, p in params.items()
+    ]
     return {
         "vocab": vocab,
-        "lineage": [{"stage": "train", "params": {"train": train}, "inputs": {}, "outputs": {}}],
+        "lineage": chain,
         "step": 1,
         "loss": 1.0,
         "ce": 1.0,
         "reg": 0.0,
-        "previous": None,
+        "previous": {"path": "models/checkpoints/step_000000.safetensors", "md5": md5},
         "code": {"commit": None, "dirty": None},
         "versions": {},
     }

@@ -107,7 +107,10 @@ def test_names_file_that_is_missing_or_a_directory(project):
     set_params(project, data__names="nope.txt")
     assert error_line(stage(project, "prepare", check=False)) == f"nope.txt: no such file; {HINT}"
     set_params(project, data__names="data")
-    assert error_line(stage(project, "prepare", check=False)) == f"data is a directory; {HINT}"
+    assert (
+        error_line(stage(project, "prepare", check=False))
+        == f"data is a directory, not a file; {HINT}"
+    )
     assert not (project / "data/prepared").exists()
 
 
@@ -219,7 +222,7 @@ def test_pickle_renamed_as_checkpoint_is_refused_and_never_runs(trained, tmp_pat
             "data/prepared/pairs.npy does not match data/prepared/vocab.json; "
             "run `dvc repro -f prepare` to rebuild both",
         ),
-        (None, "data/prepared/vocab.json is missing or unreadable; run `dvc repro` to rebuild it"),
+        (None, "data/prepared/vocab.json is not valid JSON; run `dvc repro` to rebuild it"),
     ],
 )
 def test_vocabulary_edited_by_hand(trained, edit, message):
@@ -369,9 +372,379 @@ def test_a_foreign_safetensors_file_is_refused_in_one_line(trained, tmp_path):
         )
 
 
-@pytest.mark.parametrize("content", ['[{"stage": "x"}]', "[1]", '{"a": 1}'])
-def test_a_lineage_file_edited_by_hand(trained, content):
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        ('[{"stage": "x"}]', "a record is not {stage, params, inputs, outputs}"),
+        ("[1]", "a record is not {stage, params, inputs, outputs}"),
+        ('{"a": 1}', "not a list of the prepare records"),
+        ("[" * 100_000 + "]" * 100_000, None),  # nested 100,000 deep: not a RecursionError
+    ],
+)
+def test_a_lineage_file_edited_by_hand(trained, content, problem):
     (trained / "data/prepared/lineage.json").write_text(content)
-    assert error_line(stage(trained, "split", check=False)) == (
-        "data/prepared/lineage.json is not a lineage record; run `dvc repro` to rebuild it"
+    expected = (
+        f"data/prepared/lineage.json is not a lineage record ({problem}); "
+        if problem
+        else "data/prepared/lineage.json is not valid JSON; "
     )
+    assert error_line(stage(trained, "split", check=False)) == expected + (
+        "run `dvc repro` to rebuild it"
+    )
+
+
+# --- round two: hangs and runaway reads --------------------------------------------
+
+
+def run_stage(d, name, timeout=60):
+    return subprocess.run(
+        [sys.executable, "-m", f"stages.{name}"],
+        cwd=d,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def snapshot(d):
+    """Every output file's bytes, to compare before and after a failed run."""
+    return {
+        str(p.relative_to(d)): p.read_bytes()
+        for top in ("data", "models", "metrics", "plots")
+        for p in sorted((d / top).rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_names_file_that_is_a_fifo_is_refused_without_hanging(project):
+    os.mkfifo(project / "names.fifo")
+    set_params(project, data__names="names.fifo")
+    assert error_line(run_stage(project, "prepare", timeout=30)) == (
+        f"names.fifo is a FIFO (named pipe), not a file; {HINT}"
+    )
+
+
+def test_names_file_that_is_dev_zero_is_refused_without_reading(project):
+    set_params(project, data__names="/dev/zero")
+    assert error_line(run_stage(project, "prepare", timeout=30)) == (
+        f"/dev/zero is a character device, not a file; {HINT}"
+    )
+
+
+def test_names_file_over_the_size_limit_is_refused_unread(project):
+    with open(project / "huge.txt", "wb") as f:
+        f.truncate(300 * 2**20)  # sparse: 300 MiB that cost nothing to make
+    set_params(project, data__names="huge.txt")
+    assert error_line(run_stage(project, "prepare")) == (
+        f"huge.txt is 314,572,800 bytes, over the limit of 268,435,456; {HINT}"
+    )
+
+
+def test_params_with_a_billion_laughs_is_refused_at_once(project):
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    text = (project / "params.yaml").read_text() + "\n".join(lines) + "\n"
+    (project / "params.yaml").write_text(text)
+    assert error_line(run_stage(project, "prepare", timeout=30)) == (
+        "params.yaml uses YAML anchors and aliases (&name, *name); write each value out"
+    )
+
+
+def test_params_over_the_size_limit_is_refused_unread(project):
+    with open(project / "params.yaml", "ab") as f:
+        f.write(b"#" * (50 * 2**20))
+    r = run_stage(project, "prepare")
+    assert error_line(r).startswith("params.yaml is 52,4")
+    assert error_line(r).endswith(
+        "bytes, over the limit of 65,536; run from the project root, where params.yaml is"
+    )
+
+
+def test_checkpoint_every_step_of_a_long_run_is_refused_up_front(trained):
+    set_params(trained, train__steps=20_000, train__checkpoint_every=1)
+    before = snapshot(trained)
+    assert error_line(run_stage(trained, "train")) == (
+        "params.yaml: train.steps = 20,000 with train.checkpoint_every = 1 writes 20,001 "
+        "checkpoints; the limit is 10,000: raise train.checkpoint_every"
+    )
+    assert snapshot(trained) == before
+
+
+def test_checkpoint_every_step_within_the_limit_runs_in_linear_time(trained):
+    set_params(trained, train__steps=5_000, train__checkpoint_every=1)
+    start = time.perf_counter()
+    assert run_stage(trained, "train", timeout=120).returncode == 0
+    assert len(os.listdir(trained / "models/checkpoints")) == 5_001
+    assert time.perf_counter() - start < 120
+
+
+# --- round two: one line instead of a traceback ------------------------------------
+
+
+def test_names_path_with_a_nul_byte(project):
+    set_params(project, data__names="data/na\0mes.txt")
+    r = run_stage(project, "prepare")
+    assert "Traceback" not in r.stderr and r.returncode == 1
+    assert "data.names" in r.stderr or "NUL" in r.stderr
+
+
+def test_params_yaml_that_is_a_directory(project):
+    (project / "params.yaml").unlink()
+    (project / "params.yaml").mkdir()
+    assert error_line(run_stage(project, "prepare")) == (
+        "params.yaml is a directory, not a file; run from the project root, where params.yaml is"
+    )
+
+
+def test_params_yaml_that_is_empty(project):
+    (project / "params.yaml").write_text("# nothing here\n")
+    assert error_line(run_stage(project, "prepare")) == (
+        "params.yaml is empty; restore it (`git checkout params.yaml`) or write its sections "
+        "(data, split, train, compare, sample)"
+    )
+
+
+def test_params_yaml_in_utf16_names_the_encoding(project):
+    text = (project / "params.yaml").read_text()
+    (project / "params.yaml").write_bytes(text.encode("utf-16"))
+    assert error_line(run_stage(project, "prepare")) == (
+        "params.yaml is UTF-16 or UTF-32 text (or binary); save it as UTF-8"
+    )
+
+
+def test_names_file_in_a_symlink_loop_says_so(project):
+    os.symlink("loop.txt", project / "loop.txt")
+    set_params(project, data__names="loop.txt")
+    assert error_line(run_stage(project, "prepare")) == (
+        f"loop.txt: too many levels of symbolic links (a symlink loop?); {HINT}"
+    )
+
+
+def test_names_file_name_too_long_says_so(project):
+    set_params(project, data__names="n" * 300 + ".txt")
+    assert error_line(run_stage(project, "prepare")).endswith(f": file name too long; {HINT}")
+
+
+def test_a_lineage_file_of_100_mb_is_refused_unread(trained):
+    with open(trained / "data/split/lineage.json", "wb") as f:
+        f.truncate(100 * 10**6)
+    assert error_line(run_stage(trained, "train")) == (
+        "data/split/lineage.json is 100,000,000 bytes, over the limit of 4,194,304; "
+        "run `dvc repro` to rebuild it"
+    )
+
+
+def test_forged_counts_that_overflow_are_refused_in_one_line(trained):
+    counts = np.load(trained / "data/split/counts.npy")
+    counts[:] = 2**62
+    np.save(trained / "data/split/counts.npy", counts)
+    for name in ("evaluate", "compare"):
+        assert error_line(run_stage(trained, name)) == (
+            "data/split/counts.npy counts more than 2**53 pairs; run `dvc repro -f split`"
+        )
+
+
+def test_ctrl_c_during_a_stage_is_one_line_and_keeps_the_outputs(trained):
+    set_params(trained, train__steps=2_000_000, train__checkpoint_every=1_000)
+    before = snapshot(trained)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.train"],
+        cwd=trained,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert err.strip() == "interrupted; outputs are as they were before this run"
+    assert snapshot(trained) == before
+    assert not [p for p in trained.rglob("*.tmp")]
+
+
+# --- round two: a stage's outputs change together or not at all --------------------
+
+
+def test_a_file_in_place_of_metrics_leaves_every_prepare_output_as_it_was(trained):
+    (trained / NAMES).write_text("zoe\nmax\n")
+    metrics = trained / "metrics"
+    for p in metrics.iterdir():
+        p.unlink()
+    metrics.rmdir()
+    metrics.write_text("not a directory")
+    before = snapshot(trained)
+    assert error_line(run_stage(trained, "prepare")) == (
+        "cannot write metrics/prepare.json: metrics is a file where a directory should be; "
+        "move it away (the previous outputs are kept)"
+    )
+    assert snapshot(trained) == before  # vocab.json and pairs.npy were not replaced
+
+
+def test_a_file_in_place_of_the_checkpoints_leaves_every_train_output_as_it_was(trained):
+    import shutil
+
+    shutil.rmtree(trained / "models/checkpoints")
+    (trained / "models/checkpoints").write_text("not a directory")
+    before = snapshot(trained)
+    set_params(trained, train__lr=10)
+    line = error_line(run_stage(trained, "train"))
+    assert line.startswith("cannot write models/checkpoints/step_000000.safetensors: ")
+    assert snapshot(trained) == before
+
+
+def test_two_prepares_at_once_both_succeed_with_whole_outputs(trained):
+    (trained / NAMES).write_bytes(big_names(3, 200_000))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "stages.prepare"],
+            cwd=trained,
+            env=env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert read_json(trained / "metrics/prepare.json")["names"] == 200_000
+    assert run_stage(trained, "split").returncode == 0  # the lineage matches the files
+    assert not [p for p in trained.rglob("*.tmp")]
+
+
+# --- round two: params are read as DVC reads them ------------------------------------
+
+
+TRICKY = [
+    "split:\n  seed: 010\n",
+    "split:\n  seed: 0o10\n",
+    "train:\n  reg: 1e-3\n",
+    "train:\n  lr: 5E+1\n",
+    "sample:\n  count: 1_000\n",
+    "compare:\n  fit: yes\n",
+    "split:\n  unit: on\n",
+    "train:\n  lr: .5\n",
+    "train:\n  lr: 0x10\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_the_stages_read_params_as_dvc_does(text):
+    from dvc.utils.serialize import parse_yaml as dvc_parse
+
+    from bigram.params import parse_yaml
+
+    assert parse_yaml(text.encode(), "params.yaml") == dvc_parse(text, "params.yaml")
+
+
+def test_a_seed_written_010_trains_with_the_seed_dvc_shows(trained):
+    text = (trained / "params.yaml").read_text().replace("seed: 42", "seed: 010", 2)
+    (trained / "params.yaml").write_text(text)
+    assert run_stage(trained, "split").returncode == 0
+    assert read_json(trained / "data/split/lineage.json")[1]["params"]["split"]["seed"] == 10
+
+
+def test_duplicate_keys_are_refused_as_dvc_refuses_them(project):
+    from dvc.utils.serialize import YAMLError
+    from dvc.utils.serialize import parse_yaml as dvc_parse
+
+    text = (project / "params.yaml").read_text().replace("  lr: 50", "  lr: 50\n  lr: 10")
+    with pytest.raises(YAMLError):
+        dvc_parse(text, "params.yaml")
+    (project / "params.yaml").write_text(text)
+    line = error_line(run_stage(project, "prepare"))
+    assert line.startswith("params.yaml line ")
+    assert line.endswith(": a key appears twice in one mapping, which DVC refuses; keep one")
+
+
+# --- round two: large vocabularies ---------------------------------------------------
+
+
+def test_a_vocabulary_too_large_for_the_memory_budget_is_refused_up_front(project):
+    symbols = [chr(0x4E00 + i) for i in range(20_000)]
+    names = ["".join(symbols[i : i + 5]) for i in range(0, 20_000, 5)]
+    (project / NAMES).write_text("\n".join(names) + "\n")
+    assert error_line(run_stage(project, "prepare")) == (
+        "data/names.txt has 20,000 distinct symbols: a vocabulary of 20,001 needs 3.0 GiB per "
+        "V×V matrix; the limit is 4,096 symbols ('.' included)"
+    )
+    assert not (project / "data/prepared").exists()
+
+
+# --- round two: auditing an untrusted checkpoint is safe ------------------------------
+
+
+def forge(trained, edit, name="forged.safetensors"):
+    """A copy of the model whose metadata `edit` has changed, written without checks."""
+    from bigram import artifacts
+
+    W, meta = artifacts.parse_checkpoint((trained / MODEL).read_bytes(), MODEL)
+    edit(meta)
+    (trained / name).write_bytes(artifacts.checkpoint_bytes(W, meta))
+    return name
+
+
+def bigram(trained, *args, timeout=60):
+    return subprocess.run(
+        [sys.executable, "-m", "bigram", "lineage", *args],
+        cwd=trained,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+MODEL = "models/model.safetensors"
+
+
+def set_train(key, value):
+    return lambda m: m["lineage"][2]["params"]["train"].update({key: value})
+
+
+@pytest.mark.parametrize(
+    "edit, problem",
+    [
+        (lambda m: m["code"].update(commit=12345), "its code record is not {commit, dirty}"),
+        (
+            lambda m: m["previous"].update(path=["a", "b"]),
+            "its previous checkpoint is not a checkpoint path and md5",
+        ),
+        (set_train("lr", "fast"), "lineage: train.lr = 'fast' not allowed"),
+        (lambda m: m.update(step=10**13), "its step is not an integer from 0 to train.steps"),
+        (
+            lambda m: m.update(step=5 * 10**7) or set_train("steps", 5 * 10**7)(m),
+            "lineage: train.steps = 50000000 not allowed",
+        ),
+        (
+            lambda m: m["lineage"][0]["inputs"].update({"x": 1}),
+            "lineage: the prepare inputs are not paths with md5 digests",
+        ),
+        (lambda m: m.update(vocab="abc"), "its vocabulary is not a list of distinct characters"),
+    ],
+)
+def test_forged_metadata_is_refused_in_one_line_before_use(trained, edit, problem):
+    name = forge(trained, edit)
+    for args in ([name], ["--verify", name], ["--json", name]):
+        line = error_line(bigram(trained, *args))
+        assert line.startswith(f"{name} is not a checkpoint of this pipeline (")
+        assert problem in line
+
+
+@pytest.mark.parametrize(
+    "path, found",
+    [
+        ("data/names.fifo", "not read: data/names.fifo is a FIFO (named pipe), not a file"),
+        ("/dev/zero", "not read: outside the project"),
+        ("../../../../etc/passwd", "not read: outside the project"),
+    ],
+)
+def test_the_audit_never_reads_a_path_a_checkpoint_names_outside_the_project(trained, path, found):
+    os.mkfifo(trained / "data/names.fifo")
+    name = forge(trained, lambda m: m["lineage"][0]["inputs"].update({path: "0" * 32}))
+    r = bigram(trained, "--verify", name, timeout=30)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{path} md5: recorded '{'0' * 32}', found '{found}'" in r.stdout

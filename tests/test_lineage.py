@@ -25,20 +25,25 @@ def test_a_record_holds_the_params_and_the_md5_of_each_file(tmp_path, monkeypatc
 def test_inputs_that_are_not_the_recorded_files_are_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "v.json").write_text("[]")
-    chain = [lineage.record("prepare", {}, [], ["v.json"])]
-    assert lineage.check_recorded(chain, ["v.json"], "lineage.json") == chain
+    data = {"data": {"names": "names.txt"}}
+    chain = [lineage.record("prepare", data, [], ["v.json"])]
+    assert lineage.check_recorded(chain, ("prepare",), ["v.json"], "lineage.json") == chain
     (tmp_path / "v.json").write_text('["."]')
     with pytest.raises(PipelineError, match="v.json is not the file recorded in lineage.json"):
-        lineage.check_recorded(chain, ["v.json"], "lineage.json")
+        lineage.check_recorded(chain, ("prepare",), ["v.json"], "lineage.json")
     with pytest.raises(PipelineError, match="lineage.json is not a lineage record"):
-        lineage.check_recorded({"outputs": {}}, ["v.json"], "lineage.json")
+        lineage.check_recorded({"outputs": {}}, ("prepare",), ["v.json"], "lineage.json")
 
 
 def test_code_identity_outside_git_is_said_not_invented(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "stages").mkdir()
     (tmp_path / "stages/train.py").write_text("")
-    assert lineage.code_identity() == {"commit": None, "dirty": None}
+    assert lineage.code_identity() == {
+        "commit": None,
+        "dirty": None,
+        "reason": "trained outside a git repository",
+    }
 
 
 def test_code_identity_is_the_last_commit_of_the_train_code_and_its_dirtiness(
@@ -68,3 +73,28 @@ def test_versions_name_python_without_its_patch_release():
     v = lineage.versions()
     assert v["python"].count(".") == 1
     assert set(v) == {"python", "torch", "numpy", "safetensors", "dvc"}
+
+
+def test_a_repository_git_refuses_is_recorded_as_refused_not_as_no_repository(
+    tmp_path, monkeypatch
+):
+    import os
+
+    if os.getuid() != 0:
+        pytest.skip("needs root to hand the repository to another user")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GIT_CONFIG_GLOBAL", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no global safe.directory = *
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages/train.py").write_text("x = 1\n")
+    subprocess.run(["git", "init", "-q"], check=True)
+    os.chown(tmp_path, 65534, 65534)  # nobody's, as a repository on a shared disk
+    try:
+        assert lineage.code_identity() == {
+            "commit": None,
+            "dirty": None,
+            "reason": "git refused the repository (owned by another user; see git's "
+            "safe.directory)",
+        }
+    finally:
+        os.chown(tmp_path, 0, 0)

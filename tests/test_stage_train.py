@@ -16,7 +16,7 @@ def test_train_writes_checkpoints_the_model_and_the_curve(trained_project, monke
     assert meta["step"] == 200
     assert open(artifacts.MODEL, "rb").read() == open(artifacts.checkpoint_path(200), "rb").read()
     counts = np.load(artifacts.COUNTS)[0]
-    W_again, curve, _ = fit(counts, TrainParams(42, 50, 0.01, 200, 50))
+    W_again, curve = fit(counts, TrainParams(42, 50, 0.01, 200, 50))
     assert W.tobytes() == W_again.tobytes()
     assert read_json(artifacts.metrics_path("train")) == dict(
         zip(("loss", "ce", "reg"), curve[-1].tolist())

@@ -7,7 +7,7 @@ from bigram.console import PipelineError
 from bigram.names import encode
 from bigram.params import TrainParams
 from bigram.splitting import split_counts, split_pairs
-from bigram.training import fit
+from bigram.training import check_budget, checkpoint_steps, fit
 from tests import notebook
 from tests.conftest import NOTEBOOK_NAMES
 
@@ -31,14 +31,14 @@ def pipeline_train_counts(words):
 def test_counts_training_equals_the_notebooks_one_hot_loop(steps):
     V, (xs, ys) = notebook_train_split(NOTEBOOK_NAMES)
     W_ref, losses_ref = notebook.train(xs, ys, V, steps)
-    W, curve, _ = fit(pipeline_train_counts(NOTEBOOK_NAMES), tp(steps=steps))
+    W, curve = fit(pipeline_train_counts(NOTEBOOK_NAMES), tp(steps=steps))
     assert W.shape == (V, V) == (21, 21)
     np.testing.assert_allclose(W, W_ref.numpy(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(curve[:steps, 0], losses_ref, rtol=0, atol=1e-5)
 
 
 def test_loss_curve_terms_add_up_and_decrease():
-    W, curve, _ = fit(pipeline_train_counts(NOTEBOOK_NAMES), tp())
+    W, curve = fit(pipeline_train_counts(NOTEBOOK_NAMES), tp())
     np.testing.assert_allclose(curve[:, 0], curve[:, 1] + curve[:, 2], rtol=1e-6)
     # The final regulariser term is reg·mean(W²) of the returned W.
     assert curve[-1, 2] == pytest.approx(0.01 * float((W.astype(np.float64) ** 2).mean()), rel=1e-5)
@@ -52,21 +52,34 @@ def test_training_that_diverges_stops_with_the_step_and_advice():
 
 def test_seed_changes_the_initialisation_and_reruns_are_identical():
     counts = pipeline_train_counts(NOTEBOOK_NAMES)
-    a, _, _ = fit(counts, tp(seed=1, lr=10, steps=5))
-    b, _, _ = fit(counts, tp(seed=1, lr=10, steps=5))
-    c, _, _ = fit(counts, tp(seed=2, lr=10, steps=5))
+    a, _ = fit(counts, tp(seed=1, lr=10, steps=5))
+    b, _ = fit(counts, tp(seed=1, lr=10, steps=5))
+    c, _ = fit(counts, tp(seed=2, lr=10, steps=5))
     assert a.tobytes() == b.tobytes()
     assert not np.array_equal(a, c)
 
 
-def test_snapshots_are_the_weights_at_each_checkpoint_step():
+def test_checkpoints_are_the_weights_at_each_checkpoint_step():
     counts = pipeline_train_counts(NOTEBOOK_NAMES)
-    W, _, snaps = fit(counts, tp(lr=50, steps=120))
-    assert sorted(snaps) == [0, 50, 100, 120]
-    assert snaps[120].tobytes() == W.tobytes()
+    seen = {}
+    W, curve = fit(
+        counts, tp(lr=50, steps=120), on_checkpoint=lambda k, Wk, t: seen.update({k: (Wk, t)})
+    )
+    assert sorted(seen) == [0, 50, 100, 120] == checkpoint_steps(tp(steps=120))
+    assert seen[120][0].tobytes() == W.tobytes()
     for step in (0, 50, 100):
-        alone, _, _ = fit(counts, tp(lr=50, steps=step))
-        assert snaps[step].tobytes() == alone.tobytes()
+        alone, alone_curve = fit(counts, tp(lr=50, steps=step))
+        assert seen[step][0].tobytes() == alone.tobytes()
+        assert seen[step][1] == tuple(alone_curve[-1].tolist()) == tuple(curve[step].tolist())
+
+
+def test_runs_that_would_not_finish_in_time_are_refused_up_front():
+    with pytest.raises(PipelineError, match=r"writes 10,000,001 checkpoints; the limit is 10,000"):
+        check_budget(27, tp(steps=10_000_000, every=1))
+    check_budget(27, tp(steps=10_000_000, every=1001))
+    with pytest.raises(PipelineError, match=r"the limit is 2e\+10 .*use at most 2,222 steps"):
+        check_budget(3000, tp(steps=10_000))
+    check_budget(3000, tp(steps=2222))
 
 
 def test_initial_weights_are_the_notebooks_torch_randn():
