@@ -165,6 +165,7 @@ def checkpoint_bytes(W: np.ndarray, meta: dict) -> bytes:
 
 STAGE_SECTIONS = {"prepare": ("data",), "split": ("split",), "train": ("train",)}
 _MD5 = re.compile(r"[0-9a-f]{32}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _PATH_LIMIT = 4096
 
@@ -176,8 +177,14 @@ def _is_path(p: object) -> bool:
 def check_link(link: object, source: str) -> str | None:
     """What is wrong with one lineage record (None if nothing): its shape, its
     digests, and its params, checked by the same rules as params.yaml."""
-    if not isinstance(link, dict) or set(link) != {"stage", "params", "inputs", "outputs"}:
-        return "a record is not {stage, params, inputs, outputs}"
+    if not isinstance(link, dict) or set(link) != {
+        "stage",
+        "params",
+        "inputs",
+        "outputs",
+        "sha256",
+    }:
+        return "a record is not {stage, params, inputs, outputs, sha256}"
     stage = link["stage"]
     if stage not in STAGE_SECTIONS:
         return f"unknown stage {str(stage)[:40]!r}"
@@ -195,6 +202,13 @@ def check_link(link: object, source: str) -> str | None:
             _is_path(k) and isinstance(v, str) and _MD5.fullmatch(v) for k, v in files.items()
         ):
             return f"the {stage} {kind} are not paths with md5 digests"
+    sha256 = link["sha256"]
+    if not (
+        isinstance(sha256, dict)
+        and set(sha256) == set(link["inputs"]) | set(link["outputs"])
+        and all(isinstance(v, str) and _SHA256.fullmatch(v) for v in sha256.values())
+    ):
+        return f"the {stage} sha256 digests are not those of its inputs and outputs"
     return None
 
 
@@ -266,7 +280,9 @@ def check_meta(meta: object, source: str) -> str | None:
         or previous is not None
         and not (
             isinstance(previous, dict)
-            and set(previous) == {"path", "md5"}
+            and set(previous) == {"path", "md5", "sha256"}
+            and isinstance(previous["sha256"], str)
+            and _SHA256.fullmatch(previous["sha256"])
             and isinstance(previous["path"], str)
             and re.fullmatch(
                 re.escape(CHECKPOINTS) + r"/step_\d{6,}\.safetensors", previous["path"]
@@ -275,7 +291,7 @@ def check_meta(meta: object, source: str) -> str | None:
             and _MD5.fullmatch(previous["md5"])
         )
     ):
-        return "its previous checkpoint is not a checkpoint path and md5"
+        return "its previous checkpoint is not a checkpoint path with its md5 and sha256"
     return None
 
 
@@ -324,11 +340,21 @@ def md5_bytes(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def md5(path: str) -> str:
-    """The file's md5, as dvc.lock records it (an identity check, not a security one);
-    in a stage, of the content it has just written."""
-    h = hashlib.md5()
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def digests(path: str) -> tuple[str, str]:
+    """The file's md5 (as dvc.lock records it: an identity, not a security check) and
+    sha256 (for provenance others verify); in a stage, of the content just written."""
+    md5, sha256 = hashlib.md5(), hashlib.sha256()
     with open(fsio.current(path), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+            md5.update(block)
+            sha256.update(block)
+    return md5.hexdigest(), sha256.hexdigest()
+
+
+def md5(path: str) -> str:
+    """The file's md5, as dvc.lock records it."""
+    return digests(path)[0]

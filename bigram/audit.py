@@ -41,6 +41,7 @@ class Source:
         )
         self.label = f"at {rev}" if rev else "in the workspace"
         self._names: object = None
+        self._digests: dict[str, dict[str, str] | str] = {}
 
     def why_missing(self, path: str) -> str:
         """Why `path` could not be read: absent there, or only missing from the local cache."""
@@ -110,8 +111,14 @@ class Source:
         except Exception:  # missing, not a file, over the limit, not in the cache: not read
             return None
 
-    def digest(self, path: str) -> str:
-        """The file's md5, or why there is none ("missing", "not read: ...")."""
+    def digest(self, path: str, algorithm: str = "md5") -> str:
+        """The file's md5 or sha256, or why there is none ("missing", "not read: ...")."""
+        if path not in self._digests:
+            self._digests[path] = self._both(path)
+        found = self._digests[path]
+        return found if isinstance(found, str) else found[algorithm]
+
+    def _both(self, path: str) -> dict[str, str] | str:
         refused = self.refusal(path)
         if refused:
             return f"not read: {refused}"
@@ -119,11 +126,14 @@ class Source:
             if not os.path.lexists(path):
                 return "missing"
             try:
-                return artifacts.md5_bytes(fsio.read_bounded(path, READ_LIMIT, ""))
+                data = fsio.read_bounded(path, READ_LIMIT, "")
             except PipelineError as e:  # a FIFO, a device, too large: said, never read
                 return f"not read: {str(e).split('; ')[0]}"
-        data = self.read(path)
-        return artifacts.md5_bytes(data) if data is not None else "missing"
+        else:
+            data = self.read(path)
+            if data is None:
+                return "missing"
+        return {"md5": artifacts.md5_bytes(data), "sha256": artifacts.sha256_bytes(data)}
 
     def yaml(self, path: str) -> object:
         data = self.read(path)
@@ -274,6 +284,7 @@ class Audit:
     def check_params_and_files(self) -> None:
         current = _flatten(self.src.yaml(params.PARAMS_FILE))
         recorded_files: dict[str, str] = {}
+        recorded_sha256: dict[str, str] = {}
         for stage in self.meta["lineage"]:
             name = stage["stage"]
             entry = (self.lock or {}).get(name)
@@ -288,8 +299,17 @@ class Audit:
                     )
             for file, digest in {**stage["inputs"], **stage["outputs"]}.items():
                 recorded_files.setdefault(file, digest)  # an output is the next stage's input
+            for file, digest in stage["sha256"].items():
+                recorded_sha256.setdefault(file, digest)
         for file, digest in recorded_files.items():
-            self.expect(f"{file} md5", digest, self.src.digest(file))
+            # One check per file, of both digests; a file whose md5 agrees but whose
+            # sha256 does not has been forged to collide.
+            if self.src.digest(file) != digest:
+                self.expect(f"{file} md5", digest, self.src.digest(file))
+            else:
+                self.expect(
+                    f"{file} sha256", recorded_sha256[file], self.src.digest(file, "sha256")
+                )
             if self.src.rev and self.src.outside(file):
                 self.notes.append(
                     f"note: {file} is outside the repository, so it was read as it is now, "
@@ -325,10 +345,12 @@ class Audit:
     def check_previous(self) -> None:
         prev = self.meta["previous"]
         if prev:
+            found = self.src.digest(prev["path"])
+            algorithm = "md5" if found != prev["md5"] else "sha256"
             self.expect(
-                f"previous checkpoint {prev['path']} md5",
-                prev["md5"],
-                self.src.digest(prev["path"]),
+                f"previous checkpoint {prev['path']} {algorithm}",
+                prev[algorithm],
+                self.src.digest(prev["path"], algorithm),
             )
 
     def check_code(self) -> None:

@@ -49,7 +49,11 @@ def main() -> None:
         artifacts.write_bytes(path, data)
         if step == train.steps:
             artifacts.write_bytes(artifacts.MODEL, data)
-        previous = {"path": path, "md5": artifacts.md5_bytes(data)}
+        previous = {
+            "path": path,
+            "md5": artifacts.md5_bytes(data),
+            "sha256": artifacts.sha256_bytes(data),
+        }
         written.append(path)
 
     # All outputs take their names together at the end, or none does.

@@ -8,14 +8,15 @@ from bigram.console import PipelineError
 
 
 def meta(vocab):
-    md5 = "0" * 32
+    md5, sha256 = "0" * 32, "0" * 64
     params = {
         "prepare": {"data": {"names": "data/names.txt"}},
         "split": {"split": {"seed": 42, "train": 0.8, "dev": 0.1, "unit": "pairs"}},
         "train": {"train": {"seed": 1, "lr": 1, "reg": 0, "steps": 1, "checkpoint_every": 1}},
     }
     chain = [
-        {"stage": s, "params": p, "inputs": {"x": md5}, "outputs": {}} for s, p in params.items()
+        {"stage": s, "params": p, "inputs": {"x": md5}, "outputs": {}, "sha256": {"x": sha256}}
+        for s, p in params.items()
     ]
     return {
         "vocab": vocab,
@@ -24,7 +25,11 @@ def meta(vocab):
         "loss": 1.0,
         "ce": 1.0,
         "reg": 0.0,
-        "previous": {"path": "models/checkpoints/step_000000.safetensors", "md5": md5},
+        "previous": {
+            "path": "models/checkpoints/step_000000.safetensors",
+            "md5": md5,
+            "sha256": sha256,
+        },
         "code": {"commit": None, "dirty": None},
         "versions": {},
     }

@@ -52,10 +52,11 @@ def test_checkpoints_are_self_describing(trained):
     assert (trained / "models/checkpoints/step_000200.safetensors").read_bytes() == (
         trained / MODEL
     ).read_bytes()
-    prev = hashlib.md5((trained / "models/checkpoints/step_000150.safetensors").read_bytes())
+    prev = (trained / "models/checkpoints/step_000150.safetensors").read_bytes()
     assert meta["previous"] == {
         "path": "models/checkpoints/step_000150.safetensors",
-        "md5": prev.hexdigest(),
+        "md5": hashlib.md5(prev).hexdigest(),
+        "sha256": hashlib.sha256(prev).hexdigest(),
     }
     text = lineage(trained, MODEL).stdout
     assert names_md5 in text and "train.lr=50" in text and "split.seed=42" in text

@@ -375,8 +375,8 @@ def test_a_foreign_safetensors_file_is_refused_in_one_line(trained, tmp_path):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        ('[{"stage": "x"}]', "a record is not {stage, params, inputs, outputs}"),
-        ("[1]", "a record is not {stage, params, inputs, outputs}"),
+        ('[{"stage": "x"}]', "a record is not {stage, params, inputs, outputs, sha256}"),
+        ("[1]", "a record is not {stage, params, inputs, outputs, sha256}"),
         ('{"a": 1}', "not a list of the prepare records"),
         ("[" * 100_000 + "]" * 100_000, None),  # nested 100,000 deep: not a RecursionError
     ],
@@ -711,7 +711,7 @@ def set_train(key, value):
         (lambda m: m["code"].update(commit=12345), "its code record is not {commit, dirty}"),
         (
             lambda m: m["previous"].update(path=["a", "b"]),
-            "its previous checkpoint is not a checkpoint path and md5",
+            "its previous checkpoint is not a checkpoint path with its md5 and sha256",
         ),
         (set_train("lr", "fast"), "lineage: train.lr = 'fast' not allowed"),
         (lambda m: m.update(step=10**13), "its step is not an integer from 0 to train.steps"),
@@ -744,7 +744,12 @@ def test_forged_metadata_is_refused_in_one_line_before_use(trained, edit, proble
 )
 def test_the_audit_never_reads_a_path_a_checkpoint_names_outside_the_project(trained, path, found):
     os.mkfifo(trained / "data/names.fifo")
-    name = forge(trained, lambda m: m["lineage"][0]["inputs"].update({path: "0" * 32}))
+
+    def edit(meta):
+        meta["lineage"][0]["inputs"][path] = "0" * 32
+        meta["lineage"][0]["sha256"][path] = "0" * 64
+
+    name = forge(trained, edit)
     r = bigram(trained, "--verify", name, timeout=30)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert f"{path} md5: recorded '{'0' * 32}', found '{found}'" in r.stdout

@@ -19,6 +19,10 @@ def test_a_record_holds_the_params_and_the_md5_of_each_file(tmp_path, monkeypatc
         "params": {"data": {"names": "a.txt"}},
         "inputs": {"a.txt": hashlib.md5(b"emma\n").hexdigest()},
         "outputs": {"b.bin": hashlib.md5(b"\x00" * 10).hexdigest()},
+        "sha256": {
+            "a.txt": hashlib.sha256(b"emma\n").hexdigest(),
+            "b.bin": hashlib.sha256(b"\x00" * 10).hexdigest(),
+        },
     }
 
 
