@@ -72,8 +72,7 @@ class Source:
             return "not a path"
         if path == self.names_file():
             return None
-        lexical = os.path.normpath(path)
-        if os.path.isabs(path) or lexical == ".." or lexical.startswith("../"):
+        if params.outside_project(path):
             return "outside the project"
         if self.rev is None:
             root, real = Path.cwd().resolve(), Path(os.path.realpath(path))
@@ -93,8 +92,7 @@ class Source:
 
     def outside(self, path: str) -> bool:
         """A file outside the repository: read as it is now, whatever the revision."""
-        lexical = os.path.normpath(path)
-        return os.path.isabs(path) or lexical == ".." or lexical.startswith("../")
+        return params.outside_project(path)
 
     def read(self, path: str, limit: int = READ_LIMIT) -> bytes | None:
         """The file's bytes, or None if it does not exist there or may not be read."""
@@ -254,7 +252,6 @@ class Audit:
         self.path, self.data, self.W, self.meta, self.src = path, data, W, meta, src
         self.problems: list[str] = []
         self.not_made: list[str] = []
-        self.notes: list[str] = []
         self.checks = 0
         self.lock = _lock_stages(src.yaml("dvc.lock"))
         self.locked, unlisted = _locked_files(self.lock or {})
@@ -309,11 +306,6 @@ class Audit:
             else:
                 self.expect(
                     f"{file} sha256", recorded_sha256[file], self.src.digest(file, "sha256")
-                )
-            if self.src.rev and self.src.outside(file):
-                self.notes.append(
-                    f"note: {file} is outside the repository, so it was read as it is now, "
-                    f"not {self.src.label}"
                 )
             for lock_stage, lock_path, lock_md5 in self.locked:
                 if lock_path == file:
@@ -428,7 +420,9 @@ def describe(path: str, data: bytes, meta: dict) -> str:
     return "\n".join(lines)
 
 
-def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | None) -> int:
+def lineage_command(
+    checkpoint: str, verify: bool, as_json: bool, rev: str | None, provenance: bool = False
+) -> int:
     """The `lineage` subcommand; returns the exit code."""
     src = Source(rev)
     if rev is None or src.outside(checkpoint):
@@ -441,6 +435,12 @@ def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | Non
     if data is None:
         raise PipelineError(src.why_missing(checkpoint))
     W, meta = artifacts.parse_checkpoint(data, checkpoint)
+    if provenance:  # the statement is JSON whether or not --json was given
+        from bigram import provenance as slsa
+
+        statement = slsa.statement(checkpoint, data, meta, slsa.repo_uri())
+        print(json.dumps(statement, indent=2, sort_keys=True, allow_nan=False))
+        return 0
     if not verify:
         print(
             json.dumps(
@@ -465,11 +465,10 @@ def lineage_command(checkpoint: str, verify: bool, as_json: bool, rev: str | Non
             "checks": audit.checks,
             "problems": audit.problems,
             "not_checked": audit.not_made,
-            "notes": audit.notes,
         }
         print(json.dumps(report, indent=2))
     else:
-        for line in audit.notes + audit.problems + audit.not_made:
+        for line in audit.problems + audit.not_made:
             print(line)
         if not audit.problems:
             incomplete = f"; {len(audit.not_made)} could not be made" if audit.not_made else ""

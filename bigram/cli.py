@@ -1,6 +1,6 @@
 """The `bigram` command: the project's tools as subcommands.
 
-    bigram lineage [--json] [--verify] [--rev REV] CHECKPOINT
+    bigram lineage [--json] [--verify | --provenance] [--rev REV] CHECKPOINT
     bigram select [--json]
 
 The DVC stages are not here: `dvc repro` runs them (stages/).
@@ -22,7 +22,14 @@ def parser() -> argparse.ArgumentParser:
         "project (exit 1 with one line per disagreement).",
     )
     lineage.add_argument("checkpoint", help="a checkpoint file, e.g. models/model.safetensors")
-    lineage.add_argument("--verify", action="store_true", help="recompute and compare everything")
+    how = lineage.add_mutually_exclusive_group()
+    how.add_argument("--verify", action="store_true", help="recompute and compare everything")
+    how.add_argument(
+        "--provenance",
+        action="store_true",
+        help="print the lineage as an in-toto Statement v1 with a SLSA Provenance v1 "
+        "predicate (JSON, so --json changes nothing)",
+    )
     lineage.add_argument("--json", action="store_true", help="machine-readable output")
     lineage.add_argument(
         "--rev", help="audit the checkpoint as it was at this git revision or DVC experiment"
@@ -46,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.command == "lineage":
             from bigram.audit import lineage_command
 
-            code = lineage_command(args.checkpoint, args.verify, args.json, args.rev)
+            code = lineage_command(
+                args.checkpoint, args.verify, args.json, args.rev, args.provenance
+            )
         else:
             from bigram.select import select_command
 

@@ -7,6 +7,7 @@ the single description of every key; each section becomes a frozen dataclass.
 """
 
 import math
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -234,6 +235,13 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
             problems.append(
                 f"{source}: {key} = {_shown(values[name])} is not allowed; use {allowed}"
             )
+    names = raw["data"]["names"] if not problems else ""
+    if not problems and outside_project(names):
+        problems.append(
+            f"{source}: data.names = {_shown(names)} is outside the project: DVC cannot cache "
+            "it and queued experiments, which run in a copy of the project, cannot see it; copy "
+            "it into data/ and track it with `dvc add` (README: Your own names list)"
+        )
     split = raw.get("split")
     if not problems and split["train"] + split["dev"] >= 1:
         problems.append(
@@ -243,6 +251,12 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
     if problems:
         raise PipelineError("\n".join(problems))
     return raw
+
+
+def outside_project(path: str) -> bool:
+    """An absolute path, or one that climbs out of the project with '..'."""
+    lexical = os.path.normpath(path)
+    return os.path.isabs(path) or lexical == ".." or lexical.startswith("../")
 
 
 def typed(raw: dict) -> Params:

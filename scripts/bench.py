@@ -4,7 +4,7 @@
    `bigram.training.fit` on the train split's V×V counts, 200 steps on names.txt: median time
    of each, their ratio and max |ΔW| of the final W.
 2. DVC against its own floor, on names.txt. Two temporary clones of the committed HEAD with
-   data.names set to the absolute path of names.txt: "ours", and "floor", whose dvc.yaml has
+   a copy of names.txt in data/ as data.names: "ours", and "floor", whose dvc.yaml has
    every stage's cmd replaced by `python floor.py <outs>`, a stand-in that only writes the
    stage's outs (same graph, deps, params and outs, read from dvc.yaml at HEAD). Ours and the
    floor run alternately (ours, floor, ours, floor, ...), and each command's wall time and CPU
@@ -173,15 +173,21 @@ def git_clone(src, dst, rev=None):
 
 
 def clone(dst, names):
-    """A git clone of the project at COMMIT with data.names = names, committed."""
+    """A git clone of the project at COMMIT whose data.names is a copy of `names` in its
+    data/ (the pipeline takes names files inside the project only), committed."""
     git_clone(ROOT, dst, COMMIT)
+    shutil.copy(names, dst / "data/bench-names.txt")
     params = dst / "params.yaml"
     text, n = re.subn(
-        r"(?m)^(  names:\s*)\S+", lambda m: m.group(1) + str(names), params.read_text(), count=1
+        r"(?m)^(  names:\s*)\S+",
+        lambda m: m.group(1) + "data/bench-names.txt",
+        params.read_text(),
+        count=1,
     )
     assert n == 1, "data.names not found in params.yaml"
     params.write_text(text)
-    sh("git", "commit", "-qam", "bench: data.names", cwd=dst)
+    sh("git", "add", "-A", cwd=dst)
+    sh("git", "commit", "-qm", "bench: data.names", cwd=dst)
     return dst
 
 

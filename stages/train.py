@@ -19,7 +19,8 @@ def main() -> None:
     train = params.load().train
     vocab = artifacts.read_vocab()
     check_budget(len(vocab), train)
-    counts = artifacts.read_counts(len(vocab))
+    # The train split alone: holding all three would cost memory training never uses.
+    counts = artifacts.read_counts(len(vocab))[0].copy()
     chain = lineage.check_recorded(
         artifacts.read_json(artifacts.SPLIT_LINEAGE),
         ("prepare", "split"),
@@ -58,7 +59,7 @@ def main() -> None:
 
     # All outputs take their names together at the end, or none does.
     with fsio.stage_outputs():
-        W, curve = fit(counts[0], train, show_progress=True, on_checkpoint=save)
+        W, curve = fit(counts, train, show_progress=True, on_checkpoint=save)
         for stale in set(artifacts.checkpoint_paths()) - set(written):  # a longer earlier run's
             fsio.remove(stale)
         rows = "".join(f"{k},{a:.7g},{b:.7g},{c:.7g}\n" for k, (a, b, c) in enumerate(curve))

@@ -86,6 +86,12 @@ def set_params(cwd, **overrides):
     path.write_text(yaml.safe_dump(p, sort_keys=False))
 
 
+def use_real_names(d):
+    """Point the project copy `d` at the 32,033-name list, copied into its data/."""
+    shutil.copy(REAL_NAMES, d / "data/names-full.txt")
+    set_params(d, data__names="data/names-full.txt")
+
+
 def copy_project(d):
     """Copy the project's sources, without any outputs, as a fresh clone has them, to `d`."""
     for rel in PROJECT_FILES:

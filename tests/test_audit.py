@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import ROOT, commit_all, dvc, sh
+from tests.conftest import ROOT, dvc, sh
 
 MODEL = "models/model.safetensors"
 
@@ -225,23 +225,4 @@ def test_not_found_at_a_revision_says_why(trained):
     absent = lineage(trained, "--rev", "HEAD~1", MODEL)  # the commit before the first run
     assert absent.stderr.strip() == (
         f"error: {MODEL}: not found at HEAD~1 (no such file at that revision)"
-    )
-
-
-def test_a_names_file_outside_the_repository_is_said_to_be_read_as_it_is_now(trained, tmp_path):
-    outside = trained.parent / "outside-names.txt"
-    outside.write_text((trained / "data/names.txt").read_text())
-    text = (
-        (trained / "params.yaml")
-        .read_text()
-        .replace("names: data/names.txt", "names: ../outside-names.txt")
-    )
-    (trained / "params.yaml").write_text(text)
-    dvc(trained, "repro")
-    commit_all(trained, "names from outside the repository")
-    r = lineage(trained, "--verify", "--rev", "HEAD", MODEL)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert (
-        "note: ../outside-names.txt is outside the repository, so it was read as it is now, "
-        "not at HEAD" in r.stdout
     )

@@ -426,9 +426,20 @@ def test_names_file_that_is_a_fifo_is_refused_without_hanging(project):
 
 
 def test_names_file_that_is_dev_zero_is_refused_without_reading(project):
-    set_params(project, data__names="/dev/zero")
+    os.symlink("/dev/zero", project / "data/zero.txt")
+    set_params(project, data__names="data/zero.txt")
     assert error_line(run_stage(project, "prepare", timeout=30)) == (
-        f"/dev/zero is a character device, not a file; {HINT}"
+        f"data/zero.txt is a character device, not a file; {HINT}"
+    )
+
+
+@pytest.mark.parametrize("path", ["../shared/data/names.txt", "/tmp/names.txt", "data/../.."])
+def test_names_file_outside_the_project_is_refused_with_what_to_do(project, path):
+    set_params(project, data__names=path)
+    assert error_line(run_stage(project, "prepare")) == (
+        f"params.yaml: data.names = {path!r} is outside the project: DVC cannot cache it and "
+        "queued experiments, which run in a copy of the project, cannot see it; copy it into "
+        "data/ and track it with `dvc add` (README: Your own names list)"
     )
 
 

@@ -3,7 +3,7 @@ notebook's printed numbers (../shared/data/README.md)."""
 
 import pytest
 
-from tests.conftest import REAL_NAMES, STAGES, read_json, set_params, stage
+from tests.conftest import REAL_NAMES, STAGES, read_json, set_params, stage, use_real_names
 
 pytestmark = [
     pytest.mark.slow,
@@ -12,7 +12,8 @@ pytestmark = [
 
 
 def test_pipeline_reproduces_the_notebook_on_names_txt(project):
-    set_params(project, data__names=str(REAL_NAMES), compare__fit="all")
+    use_real_names(project)
+    set_params(project, compare__fit="all")
     for name in STAGES:
         stage(project, name)
     assert read_json(project / "metrics/prepare.json") == {

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REAL_NAMES, STAGES, copy_project, env, set_params
+from tests.conftest import REAL_NAMES, STAGES, copy_project, env, use_real_names
 
 pytestmark = [
     pytest.mark.slow,
@@ -64,7 +64,7 @@ def test_every_artifact_is_byte_identical_on_every_cpu_setting(tmp_path):
     digests = []
     for i, extra in enumerate(settings):
         d = copy_project(tmp_path / f"run{i}")
-        set_params(d, data__names=str(REAL_NAMES))
+        use_real_names(d)
         digests.append(run_pipeline(d, extra))
     assert len(digests[0]) >= 20  # vocab, pairs, lineage, split, counts, 6 checkpoints, ...
     for extra, found in zip(settings[1:], digests[1:]):

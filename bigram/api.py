@@ -1,0 +1,170 @@
+"""The Python API: a trained checkpoint as an object, for use outside the pipeline.
+
+    from bigram.api import load
+
+    model = load("models/model.safetensors")   # or load(rev="v1") for a git rev / experiment
+    model.vocab, model.W, model.meta           # symbols, the V×V weights, the lineage
+    model.probabilities(".")                   # P(first symbol of a name)
+    model.nll(["emma", "olivia"])              # mean NLL per bigram pair
+    model.sample(20, seed=42)                  # = data/samples.txt for sample.seed 42
+    model.torch_weights()                      # W as a torch tensor, to keep training
+
+This module owns only the glue: reading goes through bigram.artifacts (safetensors, never
+a pickle, every metadata field checked) and the maths is bigram.model's, so the numbers
+are the stages' numbers, the same bytes on every machine. It is part of the installed
+`bigram` package, so it works from any directory (the `stages` package does not: it is
+importable only from the project root). Bad arguments raise ValueError; a missing or
+broken checkpoint raises bigram.console.PipelineError, whose message names the fix.
+"""
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from bigram import artifacts, model, params
+from bigram.console import PipelineError
+from bigram.names import BOUNDARY, encode
+from bigram.params import outside_project
+
+if TYPE_CHECKING:  # torch is imported only by torch_weights(): it takes a second to import
+    import torch
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Model:
+    """A trained bigram model: W's row i holds the logits of the symbol after vocab[i].
+
+    vocab   the symbols, index = row/column of W; '.' (index 0) starts and ends a name
+    W       float32 V×V, read-only (copy it to change it)
+    meta    the checkpoint's metadata: step, loss, the lineage of every input, code, versions
+    """
+
+    vocab: list[str]
+    W: np.ndarray
+    meta: dict
+
+    def __repr__(self) -> str:
+        # The default repr would print all of W and the whole lineage.
+        return f"Model(V={len(self.vocab)}, step={self.meta.get('step')})"
+
+    @cached_property
+    def _distributions(self) -> tuple[np.ndarray, np.ndarray]:
+        # (log P, P) in float64 from bigram.model: portable exp/log, so these are the
+        # evaluate and sample stages' numbers. Cached: O(V²) exps per call otherwise.
+        return model.distributions(self.W)
+
+    @cached_property
+    def _index(self) -> dict[str, int]:
+        return {s: i for i, s in enumerate(self.vocab)}
+
+    def _unknown(self, symbol: str, where: str) -> ValueError:
+        return ValueError(
+            f"{symbol!r}{where} is not in the model's vocabulary {''.join(self.vocab)!r}"
+        )
+
+    def probabilities(self, previous: str) -> dict[str, float]:
+        """P(next | previous) for every next symbol, in vocabulary order. '.' as
+        `previous` gives the first symbol of a name; '.' as next ends the name."""
+        if previous not in self._index:
+            raise self._unknown(previous, "")
+        row = self._distributions[1][self._index[previous]]
+        return {s: float(p) for s, p in zip(self.vocab, row)}
+
+    def pairs(self, names: list[str]) -> np.ndarray:
+        """The (2, N) int64 array of (previous, next) indices of every name wrapped in
+        '.', as the prepare stage makes them, in this model's vocabulary: xs, ys for
+        torch (int64 is what torch's cross_entropy wants for targets)."""
+        if isinstance(names, str):  # nll("emma") would score four one-letter names
+            raise ValueError("pass a list of names, not one string")
+        if not names:
+            raise ValueError("no names given")
+        for name in names:
+            if not isinstance(name, str):
+                raise ValueError(f"{name!r} is not a string")
+            if BOUNDARY in name:
+                raise ValueError(f"{name!r} contains {BOUNDARY!r}, the name boundary symbol")
+        # encode() numbers the symbols of these names; map them onto the model's numbering.
+        seen, local = encode(names)
+        for symbol in seen:
+            if symbol not in self._index:
+                name = next(n for n in names if symbol in n)
+                raise self._unknown(symbol, f" (in {name!r})")
+        to_model = np.array([self._index[s] for s in seen], dtype=np.int64)
+        return to_model[local]
+
+    def nll(self, names: list[str]) -> float:
+        """Mean negative log-likelihood per bigram pair of `names` (each wrapped in '.'),
+        computed from pair counts as the evaluate stage does."""
+        xs, ys = self.pairs(names)
+        V = len(self.vocab)
+        counts = np.bincount(xs * V + ys, minlength=V * V).reshape(V, V)
+        return model.nll(counts, self._distributions[0])
+
+    def sample(self, count: int, seed: int, max_length: int = 50) -> list[str]:
+        """`count` names drawn with numpy's PCG64 under `seed`: exactly the names the
+        sample stage writes to data/samples.txt with the same sample.count, sample.seed and
+        sample.max_length (names are drawn one after another, so the first k of a larger
+        count are the names of count=k). Arguments are checked by params.yaml's rules."""
+        for key, value in (("count", count), ("seed", seed), ("max_length", max_length)):
+            check, allowed, _ = params.RULES[f"sample.{key}"]
+            if not check(value):
+                raise ValueError(f"sample(): {key} = {value!r} is not allowed; use {allowed}")
+        seqs = model.sample(self._distributions[1], count, seed, max_length)
+        return ["".join(self.vocab[i] for i in seq) for seq in seqs]
+
+    def torch_weights(self) -> "torch.Tensor":
+        """W as a new float32 torch tensor (a copy: W itself stays read-only), e.g. to
+        continue the lecture's training with `.requires_grad_()`."""
+        import torch
+
+        return torch.from_numpy(self.W.copy())
+
+
+def load(path: str = artifacts.MODEL, rev: str | None = None) -> Model:
+    """The checkpoint at `path` (the pipeline's final model by default) as a Model.
+
+    Without `rev`, `path` is used as given: relative to the current directory, or absolute,
+    so any checkpoint file can be loaded from anywhere. With `rev` (a git revision such as
+    "HEAD" or a tag, or a DVC experiment name), the file is read as it was at that revision
+    through DVC's API, from git and the local DVC cache: the current directory must then be
+    inside the project's git repository, and `path` is relative to the project's root.
+
+    Checkpoints are safetensors, read with every metadata field checked: loading never
+    unpickles or runs code. Raises PipelineError (one line, with the fix) if the file is
+    missing, not in the local DVC cache, or not a checkpoint of this pipeline.
+    """
+    if rev is None:
+        W, meta = artifacts.read_checkpoint(path)
+    else:
+        W, meta = _parse_at(path, rev)
+    W.setflags(write=False)  # a frozen Model whose W could be edited in place is not frozen
+    return Model(vocab=list(meta["vocab"]), W=W, meta=meta)
+
+
+def _parse_at(path: str, rev: str) -> tuple[np.ndarray, dict]:
+    # Imported here: the audit module (and DVC behind it) is needed only for rev reads.
+    from bigram.audit import Source
+    from bigram.lineage import git
+
+    if outside_project(path):
+        # Source would refuse it and then report "no such file at that revision".
+        raise PipelineError(
+            f"{path}: with rev={rev!r}, name the checkpoint by its path in the project "
+            f"(e.g. {artifacts.MODEL}); a file outside the repository has no revisions"
+        )
+    if git("rev-parse", "--show-toplevel") is None:
+        raise PipelineError(
+            f"rev={rev!r} reads through git and DVC: run from inside the project's git "
+            f"repository (the current directory {os.getcwd()} is not in one)"
+        )
+    try:
+        source = Source(rev)
+    except PipelineError as e:  # worded for the command line's --rev
+        raise PipelineError(str(e).replace(f"--rev {rev}:", f"rev={rev!r}:", 1)) from None
+    data = source.read(path, artifacts.CHECKPOINT_LIMIT)
+    if data is None:
+        raise PipelineError(source.why_missing(path))
+    return artifacts.parse_checkpoint(data, f"{path} at {rev}")

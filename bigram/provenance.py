@@ -1,0 +1,153 @@
+"""A checkpoint's lineage in a standard form: an in-toto Statement v1 whose predicate is
+SLSA Provenance v1, so supply-chain tools read it without this project
+(`bigram lineage --provenance CHECKPOINT`). This module owns that mapping, and the
+definition of its build type, below.
+
+Specs followed: in-toto attestation v1 (spec/v1/statement.md, resource_descriptor.md,
+digest_set.md, field_types.md in github.com/in-toto/attestation) and SLSA Provenance
+v1.0 (https://slsa.dev/spec/v1.0/provenance).
+
+Build type BUILD_TYPE (v1): the train stage of this DVC pipeline, with the chain
+prepare -> split -> train that its checkpoint records.
+
+- subject: the one checkpoint, `name` the path it was read from (its file name if that
+  path is absolute or outside the project), `digest` its sha256.
+- externalParameters: the params.yaml sections the chain recorded, as set:
+  {"data": {"names"}, "split": {...}, "train": {...}}.
+- internalParameters: {"versions": ...}, Python's minor version and the libraries'
+  versions recorded in the checkpoint (null for one that was not installed).
+- resolvedDependencies, in chain order:
+  - the code: `name` "code", `digest` {"gitCommit"}: the last commit that changed the
+    train stage's code (not HEAD), `uri` "git+<repository>@<commit>" when the repository
+    is known. Listed only when the checkpoint records that commit with a clean tree.
+    Otherwise (uncommitted changes, no commit, cleanliness not recorded) there is no code
+    descriptor, and `buildDefinition.bigram_codeUnidentified` says why (with the commit
+    the changes were on top of, if any): a consumer that ignores that extension sees no
+    identified code, never a commit that is not what ran.
+  - every file of the chain by its project path: the names file (`name` equals
+    externalParameters.data.names), then the artifacts prepare and split wrote, each
+    with `digest` {"sha256", "md5"} (md5 as dvc.lock has it; consumers should ignore it)
+    and `annotations.bigram_producedBy`, the stage that wrote it.
+- runDetails.builder.id BUILDER_ID: the stage run on the machine of whoever ran it
+  (`dvc repro`, `dvc exp run` or `python -m stages.train`); the checkpoint's metadata is
+  reported by that process and nothing attests it, so SLSA Build L1 at most.
+- runDetails.byproducts: the previous checkpoint of the same run, if any (train writes
+  it in the same invocation; it is not an input).
+- No runDetails.metadata: the run records no invocation id or time, and the output
+  holds nothing machine-specific, so the same checkpoint always gives the same bytes.
+"""
+
+import os
+import re
+import urllib.parse
+
+from bigram import artifacts
+from bigram.lineage import git
+from bigram.params import outside_project
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
+# The project has no web home: `.invalid` (RFC 6761) can never resolve to, or be owned
+# by, anyone else. These two TypeURIs name this build type and builder; this docstring is
+# their documentation. Bump the version when the meaning of a field changes.
+NAMESPACE = "https://neural-bigram-pipeline.invalid"
+BUILD_TYPE = f"{NAMESPACE}/buildtypes/dvc-train/v1"
+BUILDER_ID = f"{NAMESPACE}/builders/local-dvc-stage/v1"
+
+
+def _subject_name(path: str) -> str:
+    """The path as given, unless it would put this machine's layout in the output."""
+    lexical = os.path.normpath(path)
+    return os.path.basename(lexical) if outside_project(path) else lexical
+
+
+def _code(code: dict, repo_uri: str | None) -> tuple[dict | None, dict | None]:
+    """(the code's ResourceDescriptor, or None and why there is none)."""
+    commit = code["commit"]
+    if commit is not None and code["dirty"] is False:
+        descriptor = {"name": "code", "digest": {"gitCommit": commit}}
+        if repo_uri:
+            descriptor["uri"] = f"git+{repo_uri}@{commit}"
+        return descriptor, None
+    if commit is None:
+        return None, {"reason": code.get("reason") or "no git commit recorded"}
+    why = (
+        "trained from uncommitted changes on top of this commit"
+        if code["dirty"]
+        else "not recorded whether the tree had uncommitted changes"
+    )
+    return None, {"reason": why, "gitCommit": commit}
+
+
+def statement(path: str, data: bytes, meta: dict, repo_uri: str | None = None) -> dict:
+    """The in-toto Statement v1 with a SLSA Provenance v1 predicate for the checkpoint
+    read from `path`, with bytes `data` and metadata `meta` (as artifacts.parse_checkpoint
+    returns it, so already checked). `repo_uri`: the code's repository, if public."""
+    chain = meta["lineage"]
+    external: dict = {}
+    files: list[dict] = []
+    seen: set[str] = set()
+    for link in chain:
+        external.update(link["params"])
+        for kind in ("inputs", "outputs"):
+            for file, md5 in link[kind].items():
+                if file in seen:
+                    continue  # an output is the next stage's input
+                seen.add(file)
+                descriptor = {"name": file, "digest": {"sha256": link["sha256"][file], "md5": md5}}
+                if kind == "outputs":
+                    descriptor["annotations"] = {"bigram_producedBy": link["stage"]}
+                files.append(descriptor)
+    code, unidentified = _code(meta["code"], repo_uri)
+    build_definition = {
+        "buildType": BUILD_TYPE,
+        "externalParameters": external,
+        "internalParameters": {"versions": meta["versions"]},
+        "resolvedDependencies": ([code] if code else []) + files,
+    }
+    if unidentified:
+        build_definition["bigram_codeUnidentified"] = unidentified
+    run_details: dict = {"builder": {"id": BUILDER_ID}}
+    previous = meta["previous"]
+    if previous:
+        run_details["byproducts"] = [
+            {
+                "name": previous["path"],
+                "digest": {"sha256": previous["sha256"], "md5": previous["md5"]},
+            }
+        ]
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [
+            {"name": _subject_name(path), "digest": {"sha256": artifacts.sha256_bytes(data)}}
+        ],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {"buildDefinition": build_definition, "runDetails": run_details},
+    }
+
+
+def public_uri(remote: str) -> str | None:
+    """A git remote as a URI fit to publish: no user, password or token, no query or
+    fragment, scheme and host in lowercase; `git@host:path` becomes ssh://host/path.
+    None for a local path, file:// or anything unrecognised."""
+    scp = re.fullmatch(r"(?:[^@/:]+@)?([A-Za-z0-9.-]{2,}):(?!//)([^\\]+)", remote)
+    if scp:
+        return f"ssh://{scp[1].lower()}/{scp[2].lstrip('/')}"
+    try:
+        parts = urllib.parse.urlsplit(remote)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname  # lowercase, without the userinfo
+    if parts.scheme.lower() not in {"https", "http", "ssh", "git"} or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    netloc = f"{host}:{port}" if port else host
+    return urllib.parse.urlunsplit((parts.scheme.lower(), netloc, parts.path, "", ""))
+
+
+def repo_uri() -> str | None:
+    """The `origin` remote of the repository here, made public (see public_uri), or None."""
+    remote = git("remote", "get-url", "origin")
+    return public_uri(remote) if remote else None
