@@ -72,6 +72,7 @@ def select_command(as_json: bool) -> int:
                     "rev": rev,
                     "kind": kind,
                     "considered": considered,
+                    "ranked_on": f"{METRICS}:dev.nll (lowest first)",
                     "dev_nll": metrics["dev"]["nll"],
                     "test_nll": metrics["test"]["nll"],
                     "params": params,
@@ -82,7 +83,8 @@ def select_command(as_json: bool) -> int:
         )
         return 0
     print(
-        f"best on dev of {considered}: {name} ({rev[:7]}) with train.lr={train.get('lr')} "
+        f"ranked on dev.nll of {METRICS}, lowest first, among {considered}\n"
+        f"best on dev: {name} ({rev[:7]}) with train.lr={train.get('lr')} "
         f"train.reg={train.get('reg')}\n"
         f"  dev NLL  {metrics['dev']['nll']:.4f}\n"
         f"  test NLL {metrics['test']['nll']:.4f}   (reported for the chosen one only)"
