@@ -110,8 +110,8 @@ def project(tmp_path):
     return copy_project(tmp_path / "project")
 
 
-def init_repo(d):
-    """Make the project copy `d` a committed git repo, ready for the real dvc CLI."""
+def init_git(d):
+    """Make `d` a git repo with a test identity (no commit yet)."""
     for cmd in (
         ["git", "init", "-q", "-b", "main"],
         ["git", "config", "user.name", "test"],
@@ -119,6 +119,12 @@ def init_repo(d):
         ["git", "config", "commit.gpgsign", "false"],
     ):
         sh(cmd, d)
+    return d
+
+
+def init_repo(d):
+    """Make the project copy `d` a committed git repo, ready for the real dvc CLI."""
+    init_git(d)
     dvc(d, "config", "core.analytics", "false")
     commit_all(d, "init")
     return d

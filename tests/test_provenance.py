@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bigram import artifacts, provenance
-from tests.conftest import commit_all, env, sh
+from tests.conftest import commit_all, env, init_git, sh
 
 MODEL = "models/model.safetensors"
 
@@ -488,13 +488,7 @@ def test_the_command_refuses_provenance_with_verify(trained_project):
 def test_the_command_reads_a_revision_and_publishes_the_remote(trained_project):
     """--rev reads the checkpoint as committed; origin's URL is given without its token."""
     repo = trained_project  # its outputs committed to git: read without a DVC cache
-    for cmd in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "config", "user.name", "test"],
-        ["git", "config", "user.email", "test@example.com"],
-        ["git", "config", "commit.gpgsign", "false"],
-    ):
-        sh(cmd, repo)
+    init_git(repo)
     commit_all(repo, "a run")
     sh(["git", "remote", "add", "origin", "https://bot:s3cret@example.com/o/r.git"], repo)
     commit = sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()
