@@ -23,6 +23,7 @@ def initial_weights(V: int, seed: int) -> np.ndarray:
 # Bounds on one training run, so no params value can make it run for hours: at most
 # this many checkpoints, and steps·V² weight updates (about 10 minutes here).
 MAX_CHECKPOINTS = 10_000
+BLOCK = 1 << 15  # elements of W a step works on at once: 256 KiB per float64 array
 MAX_UPDATES = 2 * 10**10
 
 
@@ -76,12 +77,33 @@ def fit(
     W = initial_weights(V, train.seed)
     curve = np.empty((steps + 1, 3))
     tick = max(1, steps // 50)
+    # A step works through W a block of rows at a time: each row's softmax and update
+    # depend on that row alone, and blocks that stay in the CPU's cache keep the time per
+    # step proportional to V² (whole V×V temporaries would make large V memory-bound).
+    rows = max(1, BLOCK // V)
     for step in range(steps + 1):
         if show_progress and (step % tick == 0 or step == steps):
             bar("train", step, steps)
-        logp, p = distributions(W)
-        ce = -(C * logp).sum() / n
-        reg_term = reg * (W * W).sum() / (V * V)
+        keep = on_checkpoint is not None and (step % every == 0 or step == steps)
+        before = W.astype(np.float32) if keep else None
+        ce_sum = reg_sum = 0.0
+        for r in range(0, V, rows):
+            W_rows, C_rows = W[r : r + rows], C[r : r + rows]
+            logp, p = distributions(W_rows)
+            ce_sum += (C_rows * logp).sum()
+            reg_sum += (W_rows * W_rows).sum()
+            if step < steps:
+                # W -= lr·((row_total·softmax(W) - C)/n + 2·reg·W/V²), in place: the
+                # same IEEE operations in the same order, without V×V temporaries.
+                grad = p
+                grad *= row_totals[r : r + rows]
+                grad -= C_rows
+                grad /= n
+                grad += (2 * reg / (V * V)) * W_rows
+                grad *= lr
+                W_rows -= grad
+        ce = -ce_sum / n
+        reg_term = reg * reg_sum / (V * V)
         curve[step] = (ce + reg_term, ce, reg_term)
         # Diverged: the loss is not a number, or has grown past ten times its value
         # for the random initialisation, which no useful step size does.
@@ -90,17 +112,6 @@ def fit(
                 f"train diverged at step {step} (loss {curve[step, 0]:.6g}); "
                 f"lower train.lr (now {lr}) in params.yaml"
             )
-        if on_checkpoint and (step % every == 0 or step == steps):
-            on_checkpoint(step, W.astype(np.float32), tuple(curve[step].tolist()))
-        if step == steps:
-            break
-        # W -= lr·((row_total·softmax(W) - C)/n + 2·reg·W/V²), in place: the same IEEE
-        # operations in the same order as the expression, without its V×V temporaries.
-        grad = p
-        grad *= row_totals
-        grad -= C
-        grad /= n
-        grad += (2 * reg / (V * V)) * W
-        grad *= lr
-        W -= grad
+        if keep:
+            on_checkpoint(step, before, tuple(curve[step].tolist()))
     return W.astype(np.float32), curve

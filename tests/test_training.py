@@ -92,3 +92,15 @@ def test_initial_weights_are_the_notebooks_torch_randn():
     for V, seed in ((2, 0), (21, 42), (27, 42), (40, 7)):
         expected = torch.randn(V, V, generator=torch.Generator().manual_seed(seed))
         assert initial_weights(V, seed).astype(np.float32).tobytes() == expected.numpy().tobytes()
+
+
+def test_working_through_w_in_blocks_of_rows_changes_no_weight(monkeypatch):
+    import bigram.training as training
+
+    counts = np.random.default_rng(1).integers(0, 50, (40, 40))
+    whole, whole_curve = fit(counts, tp(steps=30))
+    monkeypatch.setattr(training, "BLOCK", 3 * 40)  # three rows at a time
+    blocked, blocked_curve = fit(counts, tp(steps=30))
+    assert blocked.tobytes() == whole.tobytes()
+    # The loss sums blocks in another order: equal to rounding, not necessarily to the bit.
+    np.testing.assert_allclose(blocked_curve, whole_curve, rtol=1e-13)
