@@ -11,8 +11,8 @@ from bigram.artifacts import SPLITS
 def distributions(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise log-softmax and softmax of W in float64: log P(next | previous)
     and P(next | previous)."""
-    z = W.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
+    z = np.asarray(W, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)  # a new array: W itself is never changed
     e = portable.exp(z)
     total = e.sum(axis=1, keepdims=True)
     return z - portable.log(total), e / total

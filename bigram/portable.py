@@ -99,6 +99,8 @@ def _chunked(kernel: Callable[[np.ndarray], np.ndarray], x: np.ndarray | float) 
     """kernel applied to float64 x slice by slice (see _CHUNK), same shape out."""
     x = np.asarray(x, dtype=np.float64)
     flat = x.ravel()
+    if flat.size <= _CHUNK:  # the common small case: no slicing, no copy
+        return kernel(flat).reshape(x.shape)
     out = np.empty_like(flat)
     for i in range(0, flat.size, _CHUNK):
         out[i : i + _CHUNK] = kernel(flat[i : i + _CHUNK])
@@ -115,8 +117,9 @@ def exp(x: np.ndarray | float) -> np.ndarray:
 
 
 def _exp(x: np.ndarray) -> np.ndarray:
-    finite = (x >= _EXP_UNDERFLOW) & (x <= _EXP_OVERFLOW)
-    xs = np.where(finite, x, 0.0)  # keeps nan and inf out of the int conversion below
+    # Softmax's inputs are all in range: then the masks below would change nothing.
+    in_range = x.size > 0 and _EXP_UNDERFLOW <= x.min() and x.max() <= _EXP_OVERFLOW
+    xs = x if in_range else np.where((x >= _EXP_UNDERFLOW) & (x <= _EXP_OVERFLOW), x, 0.0)
     k = np.floor(xs * _INV_LN2 + 0.5)
     hi = xs - k * _LN2_HI
     lo = k * _LN2_LO
@@ -126,6 +129,8 @@ def _exp(x: np.ndarray) -> np.ndarray:
     y = 1.0 - ((lo - (r * c) / (2.0 - c)) - hi)
     # ldexp rounds once, so results in the subnormal range are still within 1 ulp.
     y = np.ldexp(y, k.astype(np.int32))
+    if in_range:
+        return y
     y = np.where(x > _EXP_OVERFLOW, np.inf, y)
     y = np.where(x < _EXP_UNDERFLOW, 0.0, y)
     return np.where(np.isnan(x), x, y)
@@ -141,8 +146,10 @@ def log(x: np.ndarray | float) -> np.ndarray:
 
 
 def _log(x: np.ndarray) -> np.ndarray:
-    finite = (x > 0.0) & (x < np.inf)
-    m, e = np.frexp(np.where(finite, x, 1.0))
+    # Probabilities and sums of exponentials are positive and finite: then the masks
+    # below would change nothing.
+    in_range = x.size > 0 and 0.0 < x.min() and x.max() < np.inf
+    m, e = np.frexp(x if in_range else np.where((x > 0.0) & (x < np.inf), x, 1.0))
     # Move m from [1/2, 1) to [sqrt(1/2), sqrt(2)) so |f| <= 0.415, where the polynomial
     # is accurate; m - 1 is then exact (Sterbenz).
     small = m < _SQRT_HALF
@@ -157,6 +164,8 @@ def _log(x: np.ndarray) -> np.ndarray:
     hfsq = 0.5 * f * f
     # musl's ordering of fdlibm's sum: the small terms first, k*ln2_hi (exact) last.
     y = s * (hfsq + (t2 + t1)) + k * _LN2_LO - hfsq + f + k * _LN2_HI
+    if in_range:
+        return y
     y = np.where(x == 0.0, -np.inf, y)
     y = np.where(x == np.inf, np.inf, y)
     return np.where(x < 0.0, np.nan, np.where(np.isnan(x), x, y))
