@@ -8,8 +8,11 @@ checkpoint is safetensors, so loading an artifact cannot execute code.
 
 import hashlib
 import json
+import math
+import os
 import re
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -82,12 +85,29 @@ def write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def read_npy(path: str) -> np.ndarray:
-    fsio.check_regular(path, REBUILD)
+def load_npy(f: IO[bytes], size: int, path: str) -> np.ndarray:
+    """The array in .npy file `f` of `size` bytes, read only after its header is checked
+    against that size: a forged shape cannot make the read allocate terabytes."""
+    bad = PipelineError(f"{path} is not a valid .npy array; {REBUILD}")
+    readers = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        raise PipelineError(f"{path} is not a valid .npy array; {REBUILD}") from None
+        version = np.lib.format.read_magic(f)
+        shape, fortran, dtype = readers[version](f)
+    except (ValueError, EOFError, SyntaxError, TypeError, KeyError):
+        raise bad from None
+    count = math.prod(shape)
+    if dtype.hasobject or fortran or size - f.tell() != count * dtype.itemsize:
+        raise bad
+    # Read-only, without a copy: no stage writes into its inputs.
+    return np.frombuffer(f.read(count * dtype.itemsize), dtype=dtype).reshape(shape)
+
+
+def read_npy(path: str) -> np.ndarray:
+    with fsio.open_regular(path, REBUILD) as f:
+        return load_npy(f, os.fstat(f.fileno()).st_size, path)
 
 
 def parse_json(data: bytes, path: str, hint: str = REBUILD) -> object:
@@ -101,15 +121,20 @@ def read_json(path: str) -> object:
     return parse_json(fsio.read_bounded(path, JSON_LIMIT, REBUILD), path)
 
 
+def is_vocabulary(vocab: object) -> bool:
+    """A list of 2 to MAX_VOCAB distinct characters, '.' first."""
+    return (
+        isinstance(vocab, list)
+        and 2 <= len(vocab) <= MAX_VOCAB
+        and vocab[0] == "."
+        and all(isinstance(s, str) and len(s) == 1 for s in vocab)
+        and len(set(vocab)) == len(vocab)
+    )
+
+
 def read_vocab(path: str = VOCAB) -> list[str]:
     vocab = read_json(path)
-    if (
-        not isinstance(vocab, list)
-        or not vocab
-        or vocab[0] != "."
-        or not all(isinstance(s, str) and len(s) == 1 for s in vocab)
-        or len(set(vocab)) != len(vocab)
-    ):
+    if not is_vocabulary(vocab):
         raise PipelineError(
             f"{path} is not a vocabulary (a JSON list of distinct characters, "
             "'.' first); run `dvc repro -f prepare` to rebuild it"
@@ -131,17 +156,21 @@ def read_pairs(V: int) -> np.ndarray:
     return pairs
 
 
-def read_counts(V: int) -> np.ndarray:
-    counts = read_npy(COUNTS)
+def check_counts(counts: np.ndarray, V: int, source: str = COUNTS) -> np.ndarray:
+    """The (3, V, V) split counts, after refusing any other shape, type or total."""
     if counts.shape != (3, V, V) or counts.dtype != np.int64 or (counts < 0).any():
         raise PipelineError(
-            f"{COUNTS} does not match {VOCAB}; run `dvc repro -f split` to rebuild it"
+            f"{source} does not match {VOCAB}; run `dvc repro -f split` to rebuild it"
         )
     # Counts are summed in float64: past 2**53 pairs they would no longer be exact
     # (and int64 sums could wrap), so such a file is forged or corrupt.
     if counts.sum(dtype=np.float64) > 2**53:
-        raise PipelineError(f"{COUNTS} counts more than 2**53 pairs; run `dvc repro -f split`")
+        raise PipelineError(f"{source} counts more than 2**53 pairs; run `dvc repro -f split`")
     return counts
+
+
+def read_counts(V: int) -> np.ndarray:
+    return check_counts(read_npy(COUNTS), V)
 
 
 def read_names_file(path: str) -> bytes:
@@ -186,7 +215,7 @@ def check_link(link: object, source: str) -> str | None:
     }:
         return "a record is not {stage, params, inputs, outputs, sha256}"
     stage = link["stage"]
-    if stage not in STAGE_SECTIONS:
+    if not isinstance(stage, str) or stage not in STAGE_SECTIONS:
         return f"unknown stage {str(stage)[:40]!r}"
     recorded = link["params"]
     if not isinstance(recorded, dict) or tuple(recorded) != STAGE_SECTIONS[stage]:
@@ -202,6 +231,16 @@ def check_link(link: object, source: str) -> str | None:
             _is_path(k) and isinstance(v, str) and _MD5.fullmatch(v) for k, v in files.items()
         ):
             return f"the {stage} {kind} are not paths with md5 digests"
+    names = recorded.get("data", {}).get("names")
+    if stage == "prepare" and params.outside_project(names):
+        return "the prepare record names a names file outside the project"
+    reads, writes = {
+        "prepare": ([names], [VOCAB, PAIRS]),
+        "split": ([VOCAB, PAIRS], [SPLIT, COUNTS]),
+        "train": ([VOCAB, COUNTS], []),
+    }[stage]
+    if set(link["inputs"]) != set(reads) or set(link["outputs"]) != set(writes):
+        return f"the {stage} record does not name the files that stage reads and writes"
     sha256 = link["sha256"]
     if not (
         isinstance(sha256, dict)
@@ -231,14 +270,7 @@ def check_meta(meta: object, source: str) -> str | None:
     keys = {"vocab", "lineage", "code", "versions", "step", "loss", "ce", "reg", "previous"}
     if not isinstance(meta, dict) or set(meta) != keys:
         return "its metadata lacks the lineage this pipeline writes"
-    vocab = meta["vocab"]
-    if not (
-        isinstance(vocab, list)
-        and 2 <= len(vocab) <= MAX_VOCAB
-        and vocab[0] == "."
-        and all(isinstance(c, str) and len(c) == 1 for c in vocab)
-        and len(set(vocab)) == len(vocab)
-    ):
+    if not is_vocabulary(meta["vocab"]):
         return "its vocabulary is not a list of distinct characters, '.' first"
     problem = check_chain(meta["lineage"], tuple(STAGE_SECTIONS), source)
     if problem:
@@ -253,6 +285,7 @@ def check_meta(meta: object, source: str) -> str | None:
             and _COMMIT.fullmatch(code["commit"])
         )
         and (code["dirty"] is None or isinstance(code["dirty"], bool))
+        and (code["commit"] is None) == (code["dirty"] is None)
         and (isinstance(code.get("reason", ""), str) and len(code.get("reason", "")) <= 500)
     ):
         return "its code record is not {commit, dirty}"

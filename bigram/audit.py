@@ -40,8 +40,12 @@ class Source:
             _resolve(rev) if rev else (git("rev-parse", "HEAD"), False)
         )
         self.label = f"at {rev}" if rev else "in the workspace"
-        self._names: object = None
         self._digests: dict[str, dict[str, str] | str] = {}
+
+    def uncached(self, path: str) -> bool:
+        """Tracked by DVC at this revision, but not in the local cache (so not a disagreement:
+        a check that cannot be made until `dvc pull`)."""
+        return self.rev is not None and "not in the local DVC cache" in self.why_missing(path)
 
     def why_missing(self, path: str) -> str:
         """Why `path` could not be read: absent there, or only missing from the local cache."""
@@ -67,11 +71,9 @@ class Source:
 
     def refusal(self, path: str) -> str | None:
         """Why the audit will not read `path`, a path a checkpoint names (None if it
-        will): only files inside the project, and the configured names file."""
+        will): only files inside the project (data.names is one, params.yaml insists)."""
         if not isinstance(path, str) or "\0" in path:
             return "not a path"
-        if path == self.names_file():
-            return None
         if params.outside_project(path):
             return "outside the project"
         if self.rev is None:
@@ -79,16 +81,6 @@ class Source:
             if real != root and root not in real.parents:
                 return "outside the project (through a symbolic link)"
         return None
-
-    def names_file(self) -> object:
-        """data.names as params.yaml has it in this source: the one file outside the
-        project the audit reads."""
-        if self._names is None:
-            self._names = ""  # reading params.yaml asks whether it may be read
-            configured = self.yaml(params.PARAMS_FILE)
-            data = configured.get("data") if isinstance(configured, dict) else None
-            self._names = (data.get("names") if isinstance(data, dict) else None) or ""
-        return self._names
 
     def outside(self, path: str) -> bool:
         """A file outside the repository: read as it is now, whatever the revision."""
@@ -299,6 +291,9 @@ class Audit:
             for file, digest in stage["sha256"].items():
                 recorded_sha256.setdefault(file, digest)
         for file, digest in recorded_files.items():
+            if self.src.digest(file) == "missing" and self.src.uncached(file):
+                self.not_made.append(f"not checked: {self.src.why_missing(file)}")
+                continue
             # One check per file, of both digests; a file whose md5 agrees but whose
             # sha256 does not has been forged to collide.
             if self.src.digest(file) != digest:
@@ -351,7 +346,7 @@ class Audit:
         if code["commit"] is None:
             why = code.get("reason", "trained outside a git repository")
             self.problems.append(f"code: no git commit recorded ({why})")
-        elif code["dirty"]:
+        elif code["dirty"] is not False:
             self.problems.append(
                 f"code: trained from uncommitted changes on top of "
                 f"{code['commit'][:12]} (in {', '.join(train_code())}); "
@@ -376,9 +371,12 @@ class Audit:
         if counts_data is None or artifacts.md5_bytes(counts_data) != recorded_counts:
             return  # already reported as an md5 disagreement
         train = params.section("train", self.meta["lineage"][-1]["params"]["train"], self.path)
-        counts = np.load(io.BytesIO(counts_data), allow_pickle=False)
+        V = len(self.meta["vocab"])
+        source = f"{artifacts.COUNTS} {self.src.label}"
+        counts = artifacts.load_npy(io.BytesIO(counts_data), len(counts_data), source)
+        artifacts.check_counts(counts, V, source)
         again = replace(train, steps=self.meta["step"])
-        check_budget(len(self.meta["vocab"]), again, self.path)
+        check_budget(V, again, self.path)
         W_again, curve = fit(counts[0], again)
         self.checks += 1
         if W_again.tobytes() != self.W.tobytes():

@@ -53,22 +53,9 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def check_regular(path: str | Path, hint: str) -> int:
-    """The size of `path`, after refusing anything but a regular file (a FIFO would
-    hang a reader, a device never ends). `hint` says what to do instead."""
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise PipelineError(f"{path}: {reason(e)}; {hint}") from None
-    except ValueError:  # a NUL byte in the path
-        raise PipelineError(f"{str(path)!r}: a path cannot contain a NUL byte; {hint}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise PipelineError(f"{path} is {_kind(st.st_mode)}, not a file; {hint}")
-    return st.st_size
-
-
-def read_bounded(path: str | Path, limit: int, hint: str) -> bytes:
-    """The bytes of the regular file `path`, refusing more than `limit` bytes."""
+def open_regular(path: str | Path, hint: str) -> IO[bytes]:
+    """`path` opened for reading in binary, refusing anything but a regular file without
+    waiting on it (a FIFO would hang the reader, a device never ends)."""
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -80,7 +67,13 @@ def read_bounded(path: str | Path, limit: int, hint: str) -> bytes:
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise PipelineError(f"{path} is {_kind(st.st_mode)}, not a file; {hint}")
-    with os.fdopen(fd, "rb") as f:
+    return os.fdopen(fd, "rb")
+
+
+def read_bounded(path: str | Path, limit: int, hint: str) -> bytes:
+    """The bytes of the regular file `path`, refusing more than `limit` bytes."""
+    with open_regular(path, hint) as f:
+        st = os.fstat(f.fileno())
         if st.st_size > limit:
             raise PipelineError(
                 f"{path} is {st.st_size:,} bytes, over the limit of {limit:,}; {hint}"
@@ -102,7 +95,7 @@ _TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or no pid at all
         return False
     except PermissionError:
         return True
@@ -158,7 +151,10 @@ class _Outputs:
     def commit(self) -> None:
         with _project_lock():
             for final, tmp in self.pending.items():
-                os.replace(tmp, final)
+                try:
+                    os.replace(tmp, final)
+                except OSError as e:  # atomic() refused a directory there: a race
+                    raise _write_error(final, e) from None
             for path in self.removals:
                 path.unlink(missing_ok=True)
 
@@ -225,6 +221,11 @@ def atomic(path: str | Path, binary: bool = False) -> Iterator[IO]:
     """A file object for `path`'s new content, written to a temporary file that takes
     `path`'s name only once whole (or with the other outputs, in a stage_outputs block)."""
     path = Path(path)
+    if path.is_dir():  # os.replace cannot put a file there, and the rename comes last
+        raise PipelineError(
+            f"cannot write {path}: a directory is in its place; move it away "
+            "(the previous outputs are kept)"
+        )
     missing = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

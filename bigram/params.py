@@ -176,8 +176,8 @@ RULES = {
     "train.steps": (*_bounded(10_000_000), 200),
     "train.checkpoint_every": (*_COUNT, 50),
     "compare.smoothing": (
-        lambda v: is_number(v) and v > 0,
-        "a finite number > 0 (with 0 an unseen bigram gets infinite NLL)",
+        lambda v: is_number(v) and v >= 1e-9,
+        "a finite number >= 1e-9 (with 0 an unseen bigram gets infinite NLL)",
         1,
     ),
     "compare.fit": (lambda v: v in ("train", "all"), "'train' or 'all'", "train"),

@@ -20,7 +20,7 @@ prepare -> split -> train that its checkpoint records.
   - the code: `name` "code", `digest` {"gitCommit"}: the last commit that changed the
     train stage's code (not HEAD), `uri` "git+<repository>@<commit>" when the repository
     is known. Listed only when the checkpoint records that commit with a clean tree.
-    Otherwise (uncommitted changes, no commit, cleanliness not recorded) there is no code
+    Otherwise (uncommitted changes, or no commit) there is no code
     descriptor, and `buildDefinition.bigram_codeUnidentified` says why (with the commit
     the changes were on top of, if any): a consumer that ignores that extension sees no
     identified code, never a commit that is not what ran.
@@ -71,12 +71,9 @@ def _code(code: dict, repo_uri: str | None) -> tuple[dict | None, dict | None]:
         return descriptor, None
     if commit is None:
         return None, {"reason": code.get("reason") or "no git commit recorded"}
-    why = (
-        "trained from uncommitted changes on top of this commit"
-        if code["dirty"]
-        else "not recorded whether the tree had uncommitted changes"
-    )
-    return None, {"reason": why, "gitCommit": commit}
+    # check_meta admits a commit only with dirty true or false: here it is true.
+    reason = "trained from uncommitted changes on top of this commit"
+    return None, {"reason": reason, "gitCommit": commit}
 
 
 def statement(path: str, data: bytes, meta: dict, repo_uri: str | None = None) -> dict:

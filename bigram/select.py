@@ -28,7 +28,7 @@ def _scored(metrics: object) -> bool:
 
 
 def candidates(shown: list) -> Iterator[tuple[str, str, str, dict, dict]]:
-    """(name, rev, params, evaluate metrics) of each commit and experiment in
+    """(name, rev, kind, params, evaluate metrics) of each commit and experiment in
     `dvc exp show --json` output that has evaluate metrics."""
     for baseline in shown:
         if baseline["rev"] == "workspace":
@@ -62,7 +62,11 @@ def select_command(as_json: bool) -> int:
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["no message"])[-1]
         raise PipelineError(f"`dvc exp show --json` failed: {last}")
-    (name, rev, kind, params, metrics), considered = best(json.loads(r.stdout))
+    try:
+        shown = json.loads(r.stdout)
+    except ValueError:
+        raise PipelineError("`dvc exp show --json` printed something that is not JSON") from None
+    (name, rev, kind, params, metrics), considered = best(shown)
     train = params.get("train", {})
     if as_json:
         print(

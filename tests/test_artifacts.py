@@ -14,8 +14,19 @@ def meta(vocab):
         "split": {"split": {"seed": 42, "train": 0.8, "dev": 0.1, "unit": "pairs"}},
         "train": {"train": {"seed": 1, "lr": 1, "reg": 0, "steps": 1, "checkpoint_every": 1}},
     }
+    files = {  # what each stage reads and writes
+        "prepare": (["data/names.txt"], [artifacts.VOCAB, artifacts.PAIRS]),
+        "split": ([artifacts.VOCAB, artifacts.PAIRS], [artifacts.SPLIT, artifacts.COUNTS]),
+        "train": ([artifacts.VOCAB, artifacts.COUNTS], []),
+    }
     chain = [
-        {"stage": s, "params": p, "inputs": {"x": md5}, "outputs": {}, "sha256": {"x": sha256}}
+        {
+            "stage": s,
+            "params": p,
+            "inputs": dict.fromkeys(files[s][0], md5),
+            "outputs": dict.fromkeys(files[s][1], md5),
+            "sha256": dict.fromkeys(files[s][0] + files[s][1], sha256),
+        }
         for s, p in params.items()
     ]
     return {

@@ -270,7 +270,7 @@ def assert_complete(project):
 # a SIGKILL at a random moment lands mid-write, not only between writes.
 SLOW_WRITES = """
 import builtins, runpy, sys, time
-import bigram.artifacts as artifacts
+import bigram.fsio as fsio
 
 class Slow:
     def __init__(self, f): self.f = f
@@ -282,7 +282,7 @@ class Slow:
             self.f.write(data[i:i + 65536]); self.f.flush(); time.sleep(0.001)
         return len(data)
 
-artifacts.open = lambda *a, **k: Slow(builtins.open(*a, **k))
+fsio.open = lambda *a, **k: Slow(builtins.open(*a, **k))
 sys.argv = ["stage"]
 runpy.run_module("stages." + STAGE, run_name="__main__")
 """
@@ -745,22 +745,65 @@ def test_forged_metadata_is_refused_in_one_line_before_use(trained, edit, proble
         assert problem in line
 
 
-@pytest.mark.parametrize(
-    "path, found",
-    [
-        ("data/names.fifo", "not read: data/names.fifo is a FIFO (named pipe), not a file"),
-        ("/dev/zero", "not read: outside the project"),
-        ("../../../../etc/passwd", "not read: outside the project"),
-    ],
-)
-def test_the_audit_never_reads_a_path_a_checkpoint_names_outside_the_project(trained, path, found):
+def test_the_audit_never_reads_a_fifo_a_checkpoint_names(trained):
     os.mkfifo(trained / "data/names.fifo")
 
     def edit(meta):
-        meta["lineage"][0]["inputs"][path] = "0" * 32
-        meta["lineage"][0]["sha256"][path] = "0" * 64
+        prepare = meta["lineage"][0]
+        prepare["params"]["data"]["names"] = "data/names.fifo"
+        prepare["inputs"] = {"data/names.fifo": "0" * 32}
+        prepare["sha256"] = {**prepare["sha256"], "data/names.fifo": "0" * 64}
+        del prepare["sha256"]["data/names.txt"]
 
     name = forge(trained, edit)
     r = bigram(trained, "--verify", name, timeout=30)
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert f"{path} md5: recorded '{'0' * 32}', found '{found}'" in r.stdout
+    found = "not read: data/names.fifo is a FIFO (named pipe), not a file"
+    assert f"data/names.fifo md5: recorded '{'0' * 32}', found '{found}'" in r.stdout
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "../../../../etc/passwd"])
+def test_a_checkpoint_naming_a_file_outside_the_project_is_refused_unread(trained, path):
+    def edit(meta):
+        prepare = meta["lineage"][0]
+        prepare["params"]["data"]["names"] = path
+        prepare["inputs"] = {path: "0" * 32}
+        prepare["sha256"] = {**prepare["sha256"], path: "0" * 64}
+        del prepare["sha256"]["data/names.txt"]
+
+    name = forge(trained, edit)
+    line = error_line(bigram(trained, "--verify", name, timeout=30))
+    assert line.startswith(f"{name} is not a checkpoint of this pipeline (lineage: ")
+    assert "outside the project" in line
+
+
+def test_a_checkpoint_whose_train_record_omits_the_counts_is_refused(trained):
+    name = forge(trained, lambda m: m["lineage"][2].update(inputs={}, sha256={}))
+    line = error_line(bigram(trained, "--verify", name))
+    assert "the train record does not name the files that stage reads and writes" in line
+
+
+def test_a_lineage_record_whose_stage_is_a_list_is_one_line(trained):
+    (trained / "data/prepared/lineage.json").write_text(
+        '[{"stage": ["prepare"], "params": {}, "inputs": {}, "outputs": {}, "sha256": {}}]'
+    )
+    assert error_line(run_stage(trained, "split")) == (
+        "data/prepared/lineage.json is not a lineage record (unknown stage \"['prepare']\"); "
+        "run `dvc repro` to rebuild it"
+    )
+
+
+def test_an_npy_header_claiming_terabytes_is_refused_unread(trained):
+    path = trained / "data/split/counts.npy"
+    data = path.read_bytes()
+    header_end = data.index(b"\n") + 1
+    forged = data[:header_end].replace(b"(3, 21, 21)", b"(3, 999999, 999999)")
+    path.write_bytes(forged + data[header_end:])
+    assert error_line(run_stage(trained, "train")) == (
+        "data/split/counts.npy is not a valid .npy array; run `dvc repro` to rebuild it"
+    )
+
+
+def test_a_commit_without_its_dirtiness_is_refused(trained):
+    name = forge(trained, lambda m: m["code"].update(commit="a" * 40, dirty=None))
+    assert "its code record is not {commit, dirty}" in error_line(bigram(trained, name))

@@ -114,3 +114,12 @@ def test_unreadable_paths_say_why(tmp_path):
         fsio.read_bounded(tmp_path / ("x" * 300), 100, "fix")
     with pytest.raises(PipelineError, match="a path cannot contain a NUL byte; fix"):
         fsio.read_bounded("a\0b", 100, "fix")
+
+
+def test_a_temporary_file_name_with_an_impossible_pid_is_left_alone(tmp_path):
+    odd = tmp_path / f".a.json.{10**25}.tmp"
+    odd.write_text("not ours")
+    fsio._swept.discard(tmp_path)
+    with fsio.atomic(tmp_path / "b.json") as f:
+        f.write("{}")
+    assert (tmp_path / "b.json").read_text() == "{}"

@@ -28,15 +28,21 @@ def test_a_record_holds_the_params_and_the_md5_of_each_file(tmp_path, monkeypatc
 
 def test_inputs_that_are_not_the_recorded_files_are_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "v.json").write_text("[]")
+    vocab, pairs = "data/prepared/vocab.json", "data/prepared/pairs.npy"
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    for path in ("names.txt", vocab, pairs):
+        (tmp_path / path).write_text("[]")
     data = {"data": {"names": "names.txt"}}
-    chain = [lineage.record("prepare", data, [], ["v.json"])]
-    assert lineage.check_recorded(chain, ("prepare",), ["v.json"], "lineage.json") == chain
-    (tmp_path / "v.json").write_text('["."]')
-    with pytest.raises(PipelineError, match="v.json is not the file recorded in lineage.json"):
-        lineage.check_recorded(chain, ("prepare",), ["v.json"], "lineage.json")
+    chain = [lineage.record("prepare", data, ["names.txt"], [vocab, pairs])]
+    assert lineage.check_recorded(chain, ("prepare",), [vocab, pairs], "lineage.json") == chain
+    (tmp_path / vocab).write_text('["."]')
+    with pytest.raises(PipelineError, match=f"{vocab} is not the file recorded in lineage.json"):
+        lineage.check_recorded(chain, ("prepare",), [vocab, pairs], "lineage.json")
     with pytest.raises(PipelineError, match="lineage.json is not a lineage record"):
-        lineage.check_recorded({"outputs": {}}, ("prepare",), ["v.json"], "lineage.json")
+        lineage.check_recorded({"outputs": {}}, ("prepare",), [vocab], "lineage.json")
+    forged = [{**chain[0], "outputs": {vocab: chain[0]["outputs"][vocab]}}]
+    with pytest.raises(PipelineError, match="does not name the files that stage reads and"):
+        lineage.check_recorded(forged, ("prepare",), [vocab], "lineage.json")
 
 
 def test_code_identity_outside_git_is_said_not_invented(tmp_path, monkeypatch):

@@ -65,6 +65,12 @@ def test_shipped_params_are_the_documented_defaults_and_valid():
             r"train.checkpoint_every = 0 is not allowed; use an integer >= 1",
         ),
         ("compare.smoothing", 0, r"compare.smoothing = 0 is not allowed"),
+        (
+            "compare.smoothing",
+            1e-320,
+            r"compare.smoothing = 1e-320 is not allowed; use a finite "
+            r"number >= 1e-9",
+        ),
         ("compare.fit", "dev", r"compare.fit = 'dev' is not allowed; use 'train' or 'all'"),
         ("data.names", None, r"data.names = None is not allowed"),
     ],
