@@ -20,10 +20,7 @@ import pytest
 
 from tests.conftest import REAL_NAMES, ROOT, env
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not REAL_NAMES.exists(), reason=f"{REAL_NAMES} is absent"),
-]
+
 FLOWS = ["first-run", "own-list", "experiment", "sweep", "audit", "provenance"]
 HEX = re.compile(r"\b[0-9a-f]{7,64}\b")
 EXP_NAME = re.compile(r"\[[a-z]+-[a-z]+\]")  # DVC's random experiment names, e.g. [molar-pupa]
@@ -71,6 +68,8 @@ def test_the_two_commands_are_the_readmes_and_ci_runs_the_test_command():
     assert test in (ROOT / ".ci/run").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not REAL_NAMES.exists(), reason=f"{REAL_NAMES} is absent")
 def test_the_readme_flows_run_as_written(tmp_path):
     root = tmp_path / "work"
     clone = root / "project"
