@@ -150,12 +150,17 @@ def trained_project_template(tmp_path_factory):
     return d
 
 
+def private_copy(template, tmp_path):
+    """A test's own copy of a session-built project (outputs, git and DVC state)."""
+    d = tmp_path / "project"
+    shutil.copytree(template, d, symlinks=True)
+    return d
+
+
 @pytest.fixture
 def trained_project(trained_project_template, tmp_path):
     """A private copy of the project with every stage's outputs."""
-    d = tmp_path / "project"
-    shutil.copytree(trained_project_template, d, symlinks=True)
-    return d
+    return private_copy(trained_project_template, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -173,6 +178,4 @@ def baseline_repo(tmp_path_factory):
 @pytest.fixture
 def trained_repo(baseline_repo, tmp_path):
     """A private copy of the baseline repo: git history, DVC cache and outputs."""
-    d = tmp_path / "project"
-    shutil.copytree(baseline_repo, d, symlinks=True)
-    return d
+    return private_copy(baseline_repo, tmp_path)
