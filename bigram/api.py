@@ -3,9 +3,10 @@
     from bigram.api import load
 
     model = load("models/model.safetensors")   # or load(rev="v1") for a git rev / experiment
-    model.vocab, model.W, model.meta           # symbols, the V×V weights, the lineage
-    model.probabilities(".")                   # P(first symbol of a name)
-    model.nll(["emma", "olivia"])              # mean NLL per bigram pair
+    model.vocab, model.W, model.meta           # symbols, the V^k×V weights, the lineage
+    model.context                              # k, the symbols it sees (1: the bigram)
+    model.probabilities(".")                   # P(first symbol of a name), for k = 1
+    model.nll(["emma", "olivia"])              # mean NLL per symbol predicted
     model.sample(20, seed=42)                  # = data/samples.txt for sample.seed 42
     model.torch_weights()                      # W as a torch tensor, to keep training
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from bigram import artifacts, model, params
 from bigram.console import PipelineError
+from bigram.context import context_rows
 from bigram.names import BOUNDARY, encode
 from bigram.params import outside_project
 
@@ -35,10 +37,11 @@ if TYPE_CHECKING:  # torch is imported only by torch_weights(): it takes a secon
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Model:
-    """A trained bigram model: W's row i holds the logits of the symbol after vocab[i].
+    """A trained model: W's row holds the logits of the symbol after a context, the k
+    previous symbols read as a base-V number (row i is vocab[i] for the bigram, k = 1).
 
-    vocab   the symbols, index = row/column of W; '.' (index 0) starts and ends a name
-    W       float32 V×V, read-only (copy it to change it)
+    vocab   the symbols, index = column of W; '.' (index 0) starts and ends a name
+    W       float32 V^k×V, read-only (copy it to change it)
     meta    the checkpoint's metadata: step, loss, the lineage of every input, code, versions
     """
 
@@ -48,7 +51,12 @@ class Model:
 
     def __repr__(self) -> str:
         # The default repr would print all of W and the whole lineage.
-        return f"Model(V={len(self.vocab)}, step={self.meta.get('step')})"
+        return f"Model(V={len(self.vocab)}, context={self.context}, step={self.meta.get('step')})"
+
+    @property
+    def context(self) -> int:
+        """k, the previous symbols the model sees (model.context when it was trained)."""
+        return artifacts.context_of(self.meta)
 
     @cached_property
     def _distributions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -66,12 +74,21 @@ class Model:
         )
 
     def probabilities(self, previous: str) -> dict[str, float]:
-        """P(next | previous) for every next symbol, in vocabulary order. '.' as
-        `previous` gives the first symbol of a name; '.' as next ends the name."""
-        if previous not in self._index:
-            raise self._unknown(previous, "")
-        row = self._distributions[1][self._index[previous]]
-        return {s: float(p) for s, p in zip(self.vocab, row)}
+        """P(next | previous) for every next symbol, in vocabulary order, where
+        `previous` is the last `context` symbols, oldest first. A name starts after
+        '.' repeated (`"."` for the bigram, `".."` for k = 2; `".e"` is after a first
+        'e'); '.' as next ends the name."""
+        if not isinstance(previous, str) or len(previous) != self.context:
+            raise ValueError(
+                f"previous = {previous!r}: give the {self.context} symbol(s) before the next "
+                f"one, oldest first ({'.' * self.context!r} starts a name)"
+            )
+        row = 0
+        for symbol in previous:
+            if symbol not in self._index:
+                raise self._unknown(symbol, "" if len(previous) == 1 else f" (in {previous!r})")
+            row = row * len(self.vocab) + self._index[symbol]
+        return {s: float(p) for s, p in zip(self.vocab, self._distributions[1][row])}
 
     def pairs(self, names: list[str]) -> np.ndarray:
         """The (2, N) int64 array of (previous, next) indices of every name wrapped in
@@ -96,11 +113,13 @@ class Model:
         return to_model[local]
 
     def nll(self, names: list[str]) -> float:
-        """Mean negative log-likelihood per bigram pair of `names` (each wrapped in '.'),
-        computed from pair counts as the evaluate stage does."""
+        """Mean negative log-likelihood per symbol of `names` (each ended by '.', and
+        started after `context` boundaries), computed from (context, next) counts as
+        the evaluate stage does."""
         xs, ys = self.pairs(names)
-        V = len(self.vocab)
-        counts = np.bincount(xs * V + ys, minlength=V * V).reshape(V, V)
+        rows, V = self.W.shape
+        contexts = context_rows(xs, self.context, V)
+        counts = np.bincount(contexts * V + ys, minlength=rows * V).reshape(rows, V)
         return model.nll(counts, self._distributions[0])
 
     def sample(self, count: int, seed: int, max_length: int = 50) -> list[str]:

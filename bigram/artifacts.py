@@ -16,7 +16,7 @@ from typing import IO
 
 import numpy as np
 
-from bigram import fsio, params
+from bigram import context, fsio, params
 from bigram.console import PipelineError
 from bigram.params import is_number
 
@@ -60,7 +60,7 @@ def checkpoint_paths() -> list[str]:
 NAMES_LIMIT = 256 * 2**20
 JSON_LIMIT = 4 * 2**20
 MAX_VOCAB = 4096  # a 4096×4096 W keeps every stage under its 2 GiB budget
-CHECKPOINT_LIMIT = 4 * MAX_VOCAB**2 + JSON_LIMIT
+CHECKPOINT_LIMIT = 4 * context.MAX_WEIGHTS + JSON_LIMIT
 REBUILD = "run `dvc repro` to rebuild it"
 
 
@@ -156,11 +156,13 @@ def read_pairs(V: int) -> np.ndarray:
     return pairs
 
 
-def check_counts(counts: np.ndarray, V: int, source: str = COUNTS) -> np.ndarray:
-    """The (3, V, V) split counts, after refusing any other shape, type or total."""
-    if counts.shape != (3, V, V) or counts.dtype != np.int64 or (counts < 0).any():
+def check_counts(counts: np.ndarray, V: int, rows: int, source: str = COUNTS) -> np.ndarray:
+    """The (3, rows, V) split counts (rows = V^model.context contexts), after refusing
+    any other shape, type or total."""
+    if counts.shape != (3, rows, V) or counts.dtype != np.int64 or (counts < 0).any():
         raise PipelineError(
-            f"{source} does not match {VOCAB}; run `dvc repro -f split` to rebuild it"
+            f"{source} does not match {VOCAB} and the checkpoint's model.context; "
+            "run `dvc repro -f split` to rebuild it"
         )
     # Counts are summed in float64: past 2**53 pairs they would no longer be exact
     # (and int64 sums could wrap), so such a file is forged or corrupt.
@@ -169,8 +171,8 @@ def check_counts(counts: np.ndarray, V: int, source: str = COUNTS) -> np.ndarray
     return counts
 
 
-def read_counts(V: int) -> np.ndarray:
-    return check_counts(read_npy(COUNTS), V)
+def read_counts(V: int, rows: int) -> np.ndarray:
+    return check_counts(read_npy(COUNTS), V, rows)
 
 
 def read_names_file(path: str) -> bytes:
@@ -192,7 +194,7 @@ def checkpoint_bytes(W: np.ndarray, meta: dict) -> bytes:
 
 # --- lineage records and checkpoint metadata: untrusted until checked ------------
 
-STAGE_SECTIONS = {"prepare": ("data",), "split": ("split",), "train": ("train",)}
+STAGE_SECTIONS = {"prepare": ("data",), "split": ("split", "model"), "train": ("train",)}
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -218,7 +220,7 @@ def check_link(link: object, source: str) -> str | None:
     if not isinstance(stage, str) or stage not in STAGE_SECTIONS:
         return f"unknown stage {str(stage)[:40]!r}"
     recorded = link["params"]
-    if not isinstance(recorded, dict) or tuple(recorded) != STAGE_SECTIONS[stage]:
+    if not isinstance(recorded, dict) or set(recorded) != set(STAGE_SECTIONS[stage]):
         return f"the {stage} params are not the sections {', '.join(STAGE_SECTIONS[stage])}"
     for section, values in recorded.items():
         try:
@@ -328,10 +330,15 @@ def check_meta(meta: object, source: str) -> str | None:
     return None
 
 
+def context_of(meta: dict) -> int:
+    """model.context of a checked checkpoint's metadata, as its split stage recorded it."""
+    return meta["lineage"][1]["params"]["model"]["context"]
+
+
 def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
     """(W, meta) from a checkpoint's bytes, after checking all of its metadata and
-    that W is a finite V×V matrix for meta['vocab']. Never unpickles: safetensors
-    is a JSON header and raw little-endian numbers."""
+    that W is a finite V^k×V matrix for meta['vocab'] and its recorded model.context k.
+    Never unpickles: safetensors is a JSON header and raw little-endian numbers."""
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
@@ -349,9 +356,11 @@ def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
     problem = check_meta(meta, path)
     if problem:
         raise PipelineError(bad % problem)
-    vocab = meta["vocab"]
-    if W.dtype != np.float32 or W.shape != (len(vocab), len(vocab)):
-        raise PipelineError(bad % "W does not match its vocabulary")
+    V, k = len(meta["vocab"]), context_of(meta)
+    if context.weights_needed(V, k) is None:
+        raise PipelineError(bad % f"its model.context {k} is too large for its vocabulary")
+    if W.dtype != np.float32 or W.shape != (context.rows(V, k), V):
+        raise PipelineError(bad % "W does not match its vocabulary and model.context")
     if not np.isfinite(W).all():
         raise PipelineError(bad % "W has NaN or infinite entries")
     return W, meta

@@ -23,11 +23,12 @@ import numpy as np
 
 from bigram import artifacts, fsio, params
 from bigram.console import PipelineError
+from bigram.context import MAX_WEIGHTS
 from bigram.lineage import git, train_code
 from bigram.training import check_budget, fit
 
-# The largest file the audit reads whole: counts.npy of the largest vocabulary.
-READ_LIMIT = 3 * 8 * artifacts.MAX_VOCAB**2 + 2**20
+# The largest file the audit reads whole: counts.npy of the largest W.
+READ_LIMIT = 3 * 8 * MAX_WEIGHTS + 2**20
 
 
 class Source:
@@ -371,12 +372,12 @@ class Audit:
         if counts_data is None or artifacts.md5_bytes(counts_data) != recorded_counts:
             return  # already reported as an md5 disagreement
         train = params.section("train", self.meta["lineage"][-1]["params"]["train"], self.path)
-        V = len(self.meta["vocab"])
+        rows, V = self.W.shape  # checked against the vocabulary and recorded context
         source = f"{artifacts.COUNTS} {self.src.label}"
         counts = artifacts.load_npy(io.BytesIO(counts_data), len(counts_data), source)
-        artifacts.check_counts(counts, V, source)
+        artifacts.check_counts(counts, V, rows, source)
         again = replace(train, steps=self.meta["step"])
-        check_budget(V, again, self.path)
+        check_budget((rows, V), again, self.path)
         W_again, curve = fit(counts[0], again)
         self.checks += 1
         if W_again.tobytes() != self.W.tobytes():

@@ -1,5 +1,6 @@
-"""The neural model against the count-based bigram matrix P (the notebook's
-section 7): metrics, and the bigram table DVC draws as heatmaps."""
+"""The neural model against the count-based matrix P (the notebook's section 7; for
+model.context k > 1 the count-based k-gram): metrics, and the table DVC draws as
+heatmaps."""
 
 import csv
 import io
@@ -7,11 +8,12 @@ import io
 import numpy as np
 
 from bigram import portable
+from bigram.context import label
 from bigram.model import distributions, split_nlls
 
 
 def count_probs(counts: np.ndarray, smoothing: float) -> np.ndarray:
-    """Add-`smoothing` bigram probabilities, row-normalised."""
+    """Add-`smoothing` probabilities P(next | context), row-normalised."""
     smoothed = counts + smoothing
     return smoothed / smoothed.sum(axis=1, keepdims=True)
 
@@ -39,21 +41,40 @@ def compare(
     return metrics, p_count, p_neural, fitted
 
 
-# The heatmaps (.dvc/plots/bigram_heatmaps.json) stay readable up to about 60 symbols a
-# side; beyond that the table would be V² rows no person reads.
+# The heatmaps (.dvc/plots/bigram_heatmaps.json) stay readable up to about 60 rows and
+# columns; beyond that the table would be V^k·V rows no person reads.
 TABLE_SYMBOLS = 60
+
+
+def _most_frequent(frequency: np.ndarray, limit: int) -> list[int]:
+    """'.' and the `limit`-1 most frequent other indices, in index order."""
+    if len(frequency) <= limit:
+        return list(range(len(frequency)))
+    # Stable sort: ties keep index order, so the choice is the same on every machine.
+    top = np.argsort(-frequency[1:], kind="stable")[: limit - 1] + 1
+    return [0, *sorted(int(i) for i in top)]
 
 
 def table_symbols(fitted: np.ndarray, limit: int = TABLE_SYMBOLS) -> list[int]:
     """Indices of the symbols the bigram table shows: all of them up to `limit`, else '.'
     and the most frequent others (by pairs they start or end), in vocabulary order."""
-    V = len(fitted)
-    if V <= limit:
-        return list(range(V))
-    frequency = fitted.sum(axis=0) + fitted.sum(axis=1)
-    # Stable sort: ties keep vocabulary order, so the choice is the same on every machine.
-    top = np.argsort(-frequency[1:], kind="stable")[: limit - 1] + 1
-    return [0, *sorted(int(i) for i in top)]
+    return _most_frequent(fitted.sum(axis=0) + fitted.sum(axis=1), limit)
+
+
+def table_layout(
+    fitted: np.ndarray, k: int, limit: int = TABLE_SYMBOLS
+) -> tuple[list[int], list[int]]:
+    """(rows, columns) of the fit counts the table shows. The bigram's are the same
+    symbols both ways (table_symbols). For k > 1 the rows are the contexts seen in the
+    fit, most frequent first (the heatmaps draw them in this order), at most `limit`;
+    the columns are the next symbols, all of them up to `limit`."""
+    if k == 1:
+        symbols = table_symbols(fitted, limit)
+        return symbols, symbols
+    totals = fitted.sum(axis=1)
+    seen = np.flatnonzero(totals)
+    rows = seen[np.argsort(-totals[seen], kind="stable")][:limit]
+    return [int(r) for r in rows], _most_frequent(fitted.sum(axis=0), limit)
 
 
 def bigram_table(
@@ -61,18 +82,26 @@ def bigram_table(
     fitted: np.ndarray,
     p_count: np.ndarray,
     p_neural: np.ndarray,
-    symbols: list[int] | None = None,
+    layout: tuple[list[int], list[int]] | None = None,
+    k: int = 1,
 ) -> str:
-    """CSV of prev,next,count,p_count,p_neural for every pair of the `symbols` (default
-    all), in the format of pandas' to_csv(index=False, float_format="%.8g") (a test
-    checks), without paying for importing pandas on every experiment."""
+    """CSV of prev,next,count,p_count,p_neural for the (rows, columns) of `layout`
+    (default: every symbol both ways); prev is the context's k symbols, oldest first.
+    The format is pandas' to_csv(index=False, float_format="%.8g") (a test checks),
+    without paying for importing pandas on every experiment."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["prev", "next", "count", "p_count", "p_neural"])
-    shown = range(len(vocab)) if symbols is None else symbols
+    rows, columns = layout or (range(len(vocab)), range(len(vocab)))
     writer.writerows(
-        [vocab[i], vocab[j], fitted[i, j], f"{p_count[i, j]:.8g}", f"{p_neural[i, j]:.8g}"]
-        for i in shown
-        for j in shown
+        [
+            label(i, k, vocab),
+            vocab[j],
+            fitted[i, j],
+            f"{p_count[i, j]:.8g}",
+            f"{p_neural[i, j]:.8g}",
+        ]
+        for i in rows
+        for j in columns
     )
     return out.getvalue()

@@ -31,6 +31,11 @@ class SplitParams:
 
 
 @dataclass(frozen=True)
+class ModelParams:
+    context: int
+
+
+@dataclass(frozen=True)
 class TrainParams:
     seed: int
     lr: float
@@ -56,6 +61,7 @@ class SampleParams:
 class Params:
     data: DataParams
     split: SplitParams
+    model: ModelParams
     train: TrainParams
     compare: CompareParams
     sample: SampleParams
@@ -73,7 +79,7 @@ def is_number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-# params.yaml holds 15 settings; anything near this size is not a params file.
+# params.yaml holds 16 settings; anything near this size is not a params file.
 PARAMS_LIMIT = 64 * 1024
 _MAX_NODES = 10_000
 
@@ -170,6 +176,9 @@ RULES = {
     "split.train": (*_FRACTION, 0.8),
     "split.dev": (*_FRACTION, 0.1),
     "split.unit": (lambda v: v in ("pairs", "names"), "'pairs' or 'names'", "pairs"),
+    # V^context·V is bounded by the split stage, which knows V; this bound only keeps a
+    # typo from making that check build a huge number.
+    "model.context": (*_bounded(32), 1),
     "train.seed": (*_SEED, 42),
     "train.lr": (lambda v: is_number(v) and v > 0, "a finite number > 0", 50),
     "train.reg": (lambda v: is_number(v) and v >= 0, "a finite number >= 0", 0.01),

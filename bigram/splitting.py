@@ -1,15 +1,18 @@
-"""The seeded train/dev/test split and the bigram counts of each split.
+"""The seeded train/dev/test split and the k-gram counts of each split.
 
-Everything downstream of the split works on (3, V, V) count matrices rather
-than on the N pairs: the cross-entropy over N pairs is a count-weighted sum
-over the V×V matrix, so training, evaluating and comparing cost O(V²) per pass
-whatever N is.
+Everything downstream of the split works on (3, V^k, V) count matrices (k =
+model.context; V×V for the bigram) rather than on the N examples: the
+cross-entropy over N examples is a count-weighted sum over that matrix, so
+training, evaluating and comparing cost O(V^k·V) per pass whatever N is. The
+split itself permutes the bigram pairs (or names), whatever k: a k-gram example
+is a pair with a longer history, so every k splits the same.
 """
 
 import numpy as np
 
 from bigram.artifacts import SPLITS
 from bigram.console import PipelineError
+from bigram.context import context_rows
 
 
 def permutation(n: int, seed: int) -> np.ndarray:
@@ -66,12 +69,19 @@ def split_pairs(pairs: np.ndarray, seed: int, train: float, dev: float, unit: st
     return assign_split(permutation(int(owner[-1]) + 1, seed), train, dev)[owner]
 
 
-def split_counts(pairs: np.ndarray, assign: np.ndarray, V: int, chunk: int = 1 << 22) -> np.ndarray:
-    """(3, V, V) bigram counts of the train, dev and test pairs."""
-    # In chunks: int64 copies of all N pairs would be the stage's peak memory.
-    counts = np.zeros(3 * V * V, dtype=np.int64)
+def split_counts(
+    pairs: np.ndarray, assign: np.ndarray, V: int, k: int = 1, chunk: int = 1 << 22
+) -> np.ndarray:
+    """(3, V^k, V) counts of (context, next) in the train, dev and test examples: row
+    = the k symbols before `next`, as a base-V number (bigram.context)."""
+    # In chunks: int64 copies of all N pairs would be the stage's peak memory. Each
+    # chunk brings the k-1 pairs before it along, for the history of its first examples.
+    rows = V**k
+    counts = np.zeros(3 * rows * V, dtype=np.int64)
     for i in range(0, pairs.shape[1], chunk):
-        xs, ys = pairs[:, i : i + chunk].astype(np.int64)
-        flat = assign[i : i + chunk].astype(np.int64) * (V * V) + xs * V + ys
-        counts += np.bincount(flat, minlength=3 * V * V)
-    return counts.reshape(3, V, V)
+        start = max(0, i - (k - 1))
+        xs = context_rows(pairs[0, start : i + chunk], k, V)[i - start :]
+        ys = pairs[1, i : i + chunk].astype(np.int64)
+        flat = assign[i : i + chunk].astype(np.int64) * (rows * V) + xs * V + ys
+        counts += np.bincount(flat, minlength=3 * rows * V)
+    return counts.reshape(3, rows, V)

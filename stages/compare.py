@@ -1,4 +1,5 @@
-"""Stage 5, compare: the neural model against the count-based bigram matrix P.
+"""Stage 5, compare: the neural model against the count-based matrix P (the bigram's,
+or the k-gram's for model.context k), smoothed with compare.smoothing.
 
 Reads   params.yaml (compare), data/prepared/vocab.json, data/split/counts.npy,
         models/model.safetensors
@@ -6,22 +7,31 @@ Writes  plots/bigrams.csv (drawn by DVC as heatmaps), metrics/compare.json
 """
 
 from bigram import artifacts, fsio, params
-from bigram.comparison import TABLE_SYMBOLS, bigram_table, compare, table_symbols
+from bigram.comparison import TABLE_SYMBOLS, bigram_table, compare, table_layout
 from bigram.console import progress, run_stage
 
 
 def main() -> None:
     settings = params.load().compare
     vocab = artifacts.read_vocab()
-    counts = artifacts.read_counts(len(vocab))
-    W = artifacts.read_checkpoint(vocab=vocab)[0]
+    W, meta = artifacts.read_checkpoint(vocab=vocab)
+    k = artifacts.context_of(meta)
+    counts = artifacts.read_counts(len(vocab), W.shape[0])
     metrics, p_count, p_neural, fitted = compare(counts, W, settings.smoothing, settings.fit)
-    symbols = table_symbols(fitted)
+    layout = table_layout(fitted, k)
     with fsio.stage_outputs():
-        table = bigram_table(vocab, fitted, p_count, p_neural, symbols)
+        table = bigram_table(vocab, fitted, p_count, p_neural, layout, k)
         artifacts.write_text(artifacts.BIGRAMS, table)
         artifacts.write_json(artifacts.metrics_path("compare"), metrics)
-    if len(symbols) < len(vocab):
+    rows, columns = layout
+    seen = int((fitted.sum(axis=1) > 0).sum())
+    if k > 1 and len(rows) < seen:
+        progress(
+            "compare",
+            f"{artifacts.BIGRAMS} shows the {TABLE_SYMBOLS} most frequent of the {seen} "
+            f"contexts seen in {settings.fit}; the metrics use all of them",
+        )
+    if len(columns) < len(vocab):
         progress(
             "compare",
             f"{artifacts.BIGRAMS} shows the {TABLE_SYMBOLS} most frequent of "

@@ -14,8 +14,9 @@ from bigram.model import log_softmax, split_nlls
 def main() -> None:
     params.load()  # no evaluate params, but a broken params.yaml must still stop the run
     vocab = artifacts.read_vocab()
-    counts = artifacts.read_counts(len(vocab))
-    nlls = split_nlls(counts, log_softmax(artifacts.read_checkpoint(vocab=vocab)[0]))
+    W = artifacts.read_checkpoint(vocab=vocab)[0]
+    counts = artifacts.read_counts(len(vocab), W.shape[0])
+    nlls = split_nlls(counts, log_softmax(W))
     # The notebook's "loss at step 0/50/100/..." table, for every checkpoint.
     rows = []
     for path in artifacts.checkpoint_paths():

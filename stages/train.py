@@ -1,4 +1,5 @@
-"""Stage 3, train: the V×V weight matrix W by gradient descent on the train split.
+"""Stage 3, train: the weight matrix W (V×V, or V^k×V for model.context k) by
+gradient descent on the train split.
 
 Reads   params.yaml (train), data/prepared/vocab.json, data/split/counts.npy,
         data/split/lineage.json
@@ -12,21 +13,26 @@ import numpy as np
 
 from bigram import artifacts, fsio, lineage, params
 from bigram.console import progress, run_stage
+from bigram.context import check_size
 from bigram.training import check_budget, fit
 
 
 def main() -> None:
     train = params.load().train
     vocab = artifacts.read_vocab()
-    check_budget(len(vocab), train)
-    # The train split alone: holding all three would cost memory training never uses.
-    counts = artifacts.read_counts(len(vocab))[0].copy()
+    counts = artifacts.read_npy(artifacts.COUNTS)  # its header checked; its shape below
     chain = lineage.check_recorded(
         artifacts.read_json(artifacts.SPLIT_LINEAGE),
         ("prepare", "split"),
         [artifacts.VOCAB, artifacts.COUNTS],
         artifacts.SPLIT_LINEAGE,
     )
+    # W's shape follows the context the counts were made with, as split recorded it.
+    V = len(vocab)
+    rows = check_size(V, chain[-1]["params"]["model"]["context"], artifacts.SPLIT_LINEAGE)
+    check_budget((rows, V), train)
+    # The train split alone: holding all three would cost memory training never uses.
+    counts = artifacts.check_counts(counts, V, rows)[0].copy()
     chain = chain + [
         lineage.record("train", {"train": asdict(train)}, [artifacts.VOCAB, artifacts.COUNTS], [])
     ]

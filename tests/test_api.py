@@ -72,7 +72,7 @@ def test_load_reads_the_final_checkpoint(model):
     assert not model.W.flags.writeable  # frozen means frozen
     with pytest.raises(ValueError):
         model.W[0, 0] = 1
-    assert repr(model) == "Model(V=21, step=200)"  # not 441 numbers and the lineage
+    assert repr(model) == "Model(V=21, context=1, step=200)"  # not 441 numbers and the lineage
 
 
 def test_load_by_absolute_path_from_another_directory(trained_project, tmp_path, monkeypatch):
@@ -117,12 +117,17 @@ def test_probabilities_are_the_rows_of_the_portable_softmax(model):
     assert max(start, key=start.get) == "e"
 
 
-@pytest.mark.parametrize("symbol", ["Z", "ab", ""])
-def test_an_unknown_symbol_is_named_with_the_vocabulary(model, symbol):
-    with pytest.raises(ValueError, match=re.escape(f"{symbol!r} is not in the model's vocabulary")):
-        model.probabilities(symbol)
+def test_an_unknown_symbol_is_named_with_the_vocabulary(model):
+    with pytest.raises(ValueError, match=re.escape("'Z' is not in the model's vocabulary")):
+        model.probabilities("Z")
     with pytest.raises(ValueError, match=re.escape("'.abcefghilmnoprstuvyz'")):
-        model.probabilities(symbol)
+        model.probabilities("Z")
+
+
+@pytest.mark.parametrize("previous", ["ab", "", ["a"]])
+def test_previous_must_be_as_many_symbols_as_the_context(model, previous):
+    with pytest.raises(ValueError, match=re.escape("give the 1 symbol(s) before the next one")):
+        model.probabilities(previous)
 
 
 def counts_of(names, vocab):

@@ -11,7 +11,10 @@ def meta(vocab):
     md5, sha256 = "0" * 32, "0" * 64
     params = {
         "prepare": {"data": {"names": "data/names.txt"}},
-        "split": {"split": {"seed": 42, "train": 0.8, "dev": 0.1, "unit": "pairs"}},
+        "split": {
+            "split": {"seed": 42, "train": 0.8, "dev": 0.1, "unit": "pairs"},
+            "model": {"context": 1},
+        },
         "train": {"train": {"seed": 1, "lr": 1, "reg": 0, "steps": 1, "checkpoint_every": 1}},
     }
     files = {  # what each stage reads and writes

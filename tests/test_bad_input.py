@@ -512,7 +512,7 @@ def test_params_yaml_that_is_empty(project):
     (project / "params.yaml").write_text("# nothing here\n")
     assert error_line(run_stage(project, "prepare")) == (
         "params.yaml is empty; restore it (`git checkout params.yaml`) or write its sections "
-        "(data, split, train, compare, sample)"
+        "(data, split, model, train, compare, sample)"
     )
 
 

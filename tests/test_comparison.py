@@ -65,5 +65,5 @@ def test_the_bigram_table_caps_large_vocabularies_to_the_most_frequent_symbols()
     assert kept == [0, *range(V - 59, V)]  # '.', then the 59 most frequent, in vocabulary order
     vocab = ["."] + [chr(0x4E00 + i) for i in range(V - 1)]
     P = np.full((V, V), 1 / V)
-    rows = bigram_table(vocab, fitted, P, P, kept).splitlines()
+    rows = bigram_table(vocab, fitted, P, P, (kept, kept)).splitlines()
     assert len(rows) == 1 + 60 * 60

@@ -342,6 +342,7 @@ def test_params_files_and_versions_are_those_the_checkpoint_recorded(model):
     assert bd["externalParameters"] == {
         "data": chain[0]["params"]["data"],
         "split": chain[1]["params"]["split"],
+        "model": chain[1]["params"]["model"],
         "train": chain[2]["params"]["train"],
     }
     assert bd["internalParameters"] == {"versions": meta["versions"]}

@@ -75,11 +75,14 @@ def test_checkpoints_are_the_weights_at_each_checkpoint_step():
 
 def test_runs_that_would_not_finish_in_time_are_refused_up_front():
     with pytest.raises(PipelineError, match=r"writes 10,000,001 checkpoints; the limit is 10,000"):
-        check_budget(27, tp(steps=10_000_000, every=1))
-    check_budget(27, tp(steps=10_000_000, every=1001))
+        check_budget((27, 27), tp(steps=10_000_000, every=1))
+    check_budget((27, 27), tp(steps=10_000_000, every=1001))
     with pytest.raises(PipelineError, match=r"the limit is 2e\+10 .*use at most 2,222 steps"):
-        check_budget(3000, tp(steps=10_000))
-    check_budget(3000, tp(steps=2222))
+        check_budget((3000, 3000), tp(steps=10_000))
+    check_budget((3000, 3000), tp(steps=2222))
+    # a trigram's W on 27 symbols is 729×27: the bound counts all of its weights
+    with pytest.raises(PipelineError, match=r"on a 19683×27 W .*use at most 37,633 steps"):
+        check_budget((27**3, 27), tp(steps=40_000, every=1000))
 
 
 def test_initial_weights_are_the_notebooks_torch_randn():
@@ -89,9 +92,10 @@ def test_initial_weights_are_the_notebooks_torch_randn():
 
     if torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"):
         pytest.skip("torch.randn itself differs without AVX2; portable.randn follows AVX2")
-    for V, seed in ((2, 0), (21, 42), (27, 42), (40, 7)):
-        expected = torch.randn(V, V, generator=torch.Generator().manual_seed(seed))
-        assert initial_weights(V, seed).astype(np.float32).tobytes() == expected.numpy().tobytes()
+    for rows, V, seed in ((2, 2, 0), (21, 21, 42), (27, 27, 42), (40, 40, 7), (729, 27, 42)):
+        expected = torch.randn(rows, V, generator=torch.Generator().manual_seed(seed))
+        got = initial_weights(rows, V, seed).astype(np.float32)
+        assert got.tobytes() == expected.numpy().tobytes()
 
 
 def test_working_through_w_in_blocks_of_rows_changes_no_weight(monkeypatch):
