@@ -8,6 +8,8 @@ symbol follows the context '.'·k (row 0) and a name still gives len + 1 example
 the bigram pairs, each with a longer history. Nothing here changes the split.
 """
 
+import math
+
 import numpy as np
 
 from bigram.console import PipelineError
@@ -37,16 +39,15 @@ def check_size(V: int, k: int, source: str = "params.yaml") -> int:
     """V^k, after refusing up front a W of more than MAX_WEIGHTS entries: its
     memory (and each training step's time) grows as V^k·V."""
     if weights_needed(V, k) is None:
-        largest = max(j for j in range(1, k) if weights_needed(V, j) is not None) if k > 1 else 0
-        fix = (
-            f"use model.context <= {largest}"
-            if largest
-            else "no context fits: use a smaller vocabulary"
-        )
-        needed = float(V) ** (k + 1)
+        largest = 0
+        while largest + 1 < k and weights_needed(V, largest + 1) is not None:
+            largest += 1
+        fix = f"use model.context <= {largest}" if largest else "no context fits: use fewer symbols"
+        # V^(k+1) as a float overflows past ~1e308: a mistyped k gets the exponent instead
+        needed = f"{float(V) ** (k + 1):.3g}" if (k + 1) * math.log10(V) < 300 else f"{V}^{k + 1}"
         raise PipelineError(
             f"{source}: model.context = {k} with a vocabulary of {V} symbols needs a "
-            f"{V}^{k}×{V} W ({needed:.3g} weights, {needed * 8 / 2**30:.3g} GiB as float64); "
+            f"{V}^{k}×{V} W ({needed} weights, 8 bytes each as float64); "
             f"the limit is {MAX_WEIGHTS:,} weights: {fix}"
         )
     return rows(V, k)

@@ -18,6 +18,24 @@ def build(words):
     return stoi, torch.tensor(xs), torch.tensor(ys)
 
 
+def build_context(words, k):
+    """The exercises' k-gram (E01 for k = 2): each name padded with k '.' in front, as
+    makemore does, and xs the pair index of the k previous symbols, x1·V + x2 for k = 2."""
+    chars = sorted(list(set("".join(words))))
+    stoi = {".": 0, **{c: i + 1 for i, c in enumerate(chars)}}
+    V = len(stoi)
+    xs, ys = [], []
+    for w in words:
+        chs = ["."] * k + list(w) + ["."]
+        for i in range(k, len(chs)):
+            index = 0
+            for c in chs[i - k : i]:
+                index = index * V + stoi[c]
+            xs.append(index)
+            ys.append(stoi[chs[i]])
+    return stoi, torch.tensor(xs), torch.tensor(ys)
+
+
 def split(xs, ys):
     torch.manual_seed(42)
     perm = torch.randperm(len(xs))
@@ -37,10 +55,11 @@ def forward(xs, W):
     return logits, probs
 
 
-def train(xs, ys, V, steps, lr=50.0, reg=0.01, seed=42):
-    """Returns W after `steps` updates and the loss printed at each step."""
+def train(xs, ys, V, steps, lr=50.0, reg=0.01, seed=42, rows=None):
+    """Returns W after `steps` updates and the loss printed at each step. `rows` is the
+    one-hot's width: V for the bigram, V**k for a context of k symbols (build_context)."""
     torch.manual_seed(seed)
-    W = torch.randn(V, V, requires_grad=True)
+    W = torch.randn(rows or V, V, requires_grad=True)
     losses = []
     for step in range(steps):
         logits, _ = forward(xs, W)
