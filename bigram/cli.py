@@ -1,7 +1,7 @@
 """The `bigram` command: the project's tools as subcommands.
 
     bigram lineage [--json] [--verify | --provenance] [--rev REV] CHECKPOINT
-    bigram select [--json]
+    bigram select [--json] [--model neural|count] [--by PARAM]
 
 The DVC stages are not here: `dvc repro` runs them (stages/).
 """
@@ -38,9 +38,21 @@ def parser() -> argparse.ArgumentParser:
         "select",
         help="the experiment with the lowest dev NLL, and its test NLL",
         description="Choose on dev, report test once: name the commit or "
-        "experiment with the lowest dev NLL.",
+        "experiment with the lowest dev NLL (for each value of --by).",
     )
     select.add_argument("--json", action="store_true", help="machine-readable output")
+    select.add_argument(
+        "--model",
+        choices=("neural", "count"),
+        default="neural",
+        help="rank the neural model (metrics/evaluate.json, the default) or the count-based "
+        "one (metrics/compare.json)",
+    )
+    select.add_argument(
+        "--by",
+        metavar="PARAM",
+        help="the best for each value of this param, e.g. model.context",
+    )
     return top
 
 
@@ -59,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             from bigram.select import select_command
 
-            code = select_command(args.json)
+            code = select_command(args.json, args.model, args.by)
         if code:
             sys.exit(code)
 

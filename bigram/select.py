@@ -1,35 +1,66 @@
 """Choose on dev, report test once: name the experiment with the lowest dev NLL.
 
-    bigram select            # among HEAD and its experiments
+    bigram select                              # the neural model, among HEAD and its experiments
+    bigram select --model count                # the count-based model (compare.smoothing)
+    bigram select --by model.context           # the best for each context: bigram, trigram, ...
     bigram select --json
 
-Reads `dvc exp show --json`. Only the winner's test NLL is printed: looking at
-every experiment's test score and picking the best would tune on test (the
-notebook's exercise is to tune smoothing and regularisation on dev).
+Reads `dvc exp show --json`. Only the winner's test NLL is printed (one per group with
+--by): looking at every experiment's test score and picking the best would tune on test
+(the notebook's exercise is to tune smoothing and regularisation on dev).
 """
 
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from bigram.console import PipelineError
-from bigram.params import is_number
+from bigram.params import RULES, SECTIONS, is_number
 
-METRICS = "metrics/evaluate.json"
-
-
-def _scored(metrics: object) -> bool:
-    """evaluate.json as the evaluate stage writes it; an old or foreign shape is skipped."""
-    return isinstance(metrics, dict) and all(
-        isinstance(metrics.get(split), dict) and is_number(metrics[split].get("nll"))
-        for split in ("dev", "test")
-    )
+# Where each model's dev and test NLL are, in the metrics files the stages write.
+MODELS = {
+    "neural": ("metrics/evaluate.json", lambda m, split: m[split]["nll"]),
+    "count": ("metrics/compare.json", lambda m, split: m["count"][split]),
+}
 
 
-def candidates(shown: list) -> Iterator[tuple[str, str, str, dict, dict]]:
-    """(name, rev, kind, params, evaluate metrics) of each commit and experiment in
-    `dvc exp show --json` output that has evaluate metrics."""
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    rev: str
+    kind: str  # "commit" or "experiment"
+    params: dict  # flat: {"train.reg": 0.01, ...}
+    dev: float
+    test: float
+
+
+def _scores(metrics: object, model: str) -> tuple[float, float] | None:
+    """(dev, test) NLL of `model` in a metrics file as the stages write it; None for an
+    old or foreign shape, which is skipped."""
+    read = MODELS[model][1]
+    try:
+        dev, test = read(metrics, "dev"), read(metrics, "test")
+    except (KeyError, TypeError, IndexError):
+        return None
+    return (dev, test) if is_number(dev) and is_number(test) else None
+
+
+def _flat(params: object) -> dict:
+    if not isinstance(params, dict):
+        return {}
+    return {
+        f"{section}.{key}": value
+        for section, values in params.items()
+        if isinstance(values, dict)
+        for key, value in values.items()
+    }
+
+
+def candidates(shown: list, model: str = "neural") -> Iterator[Candidate]:
+    """Each commit and experiment in `dvc exp show --json` output that has `model`'s metrics."""
+    path = MODELS[model][0]
     for baseline in shown:
         if baseline["rev"] == "workspace":
             continue  # the workspace repeats HEAD or an applied experiment
@@ -38,24 +69,49 @@ def candidates(shown: list) -> Iterator[tuple[str, str, str, dict, dict]]:
         ]
         for kind, entry in zip(["commit"] + ["experiment"] * (len(entries) - 1), entries):
             data = entry.get("data") or {}
-            metrics = (data.get("metrics") or {}).get(METRICS, {}).get("data")
-            if _scored(metrics):
-                params = data.get("params", {}).get("params.yaml", {}).get("data", {})
-                yield entry.get("name") or entry["rev"][:7], entry["rev"], kind, params, metrics
+            scores = _scores((data.get("metrics") or {}).get(path, {}).get("data"), model)
+            if scores:
+                params = _flat(data.get("params", {}).get("params.yaml", {}).get("data"))
+                name = entry.get("name") or entry["rev"][:7]
+                yield Candidate(name, entry["rev"], kind, params, *scores)
 
 
-def best(shown: list) -> tuple[tuple[str, str, str, dict, dict], int]:
-    found = sorted(candidates(shown), key=lambda c: (c[4]["dev"]["nll"], c[0]))
+def best(shown: list, model: str = "neural", by: str | None = None) -> list[Candidate]:
+    """The lowest dev NLL among all candidates, or for each value of the param `by`
+    (in increasing order); ties go to the name that sorts first."""
+    found = list(candidates(shown, model))
     if not found:
         raise PipelineError(
-            "no commit or experiment has metrics/evaluate.json; "
+            f"no commit or experiment has {MODELS[model][0]}; "
             "run `dvc repro` or `dvc exp run` first"
         )
-    return found[0], len(found)
+    groups: dict[object, list[Candidate]] = {}
+    for c in found:
+        groups.setdefault(c.params.get(by, "missing") if by else None, []).append(c)
+    return [
+        min(groups[key], key=lambda c: (c.dev, c.name))
+        for key in sorted(groups, key=lambda v: (not is_number(v), v if is_number(v) else str(v)))
+    ]
 
 
-def select_command(as_json: bool) -> int:
+def varied(found: list[Candidate]) -> list[str]:
+    """The params whose values differ among the candidates, in params.yaml's order."""
+    order = [f"{s}.{k}" for s, keys in SECTIONS.items() for k in keys]
+    keys = {k for c in found for k in c.params}
+    return [
+        k
+        for k in sorted(keys, key=lambda k: order.index(k) if k in order else len(order))
+        if len({json.dumps(c.params.get(k)) for c in found}) > 1
+    ]
+
+
+def select_command(as_json: bool, model: str = "neural", by: str | None = None) -> int:
     """The `select` subcommand; returns the exit code."""
+    if by is not None and by not in RULES:
+        raise PipelineError(
+            f"--by {by}: not a param of params.yaml; name one as section.key, "
+            "e.g. model.context or train.reg"
+        )
     r = subprocess.run(
         [sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True
     )
@@ -66,35 +122,54 @@ def select_command(as_json: bool) -> int:
         shown = json.loads(r.stdout)
     except ValueError:
         raise PipelineError("`dvc exp show --json` printed something that is not JSON") from None
-    (name, rev, kind, params, metrics), considered = best(shown)
-    train = params.get("train", {})
+    winners = best(shown, model, by)
+    found = list(candidates(shown, model))
+    path = MODELS[model][0]
+    metric = "count.dev" if model == "count" else "dev.nll"
+    ranked_on = f"{path}:{metric} (lowest first)"
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "name": name,
-                    "rev": rev,
-                    "kind": kind,
-                    "considered": considered,
-                    "ranked_on": f"{METRICS}:dev.nll (lowest first)",
-                    "dev_nll": metrics["dev"]["nll"],
-                    "test_nll": metrics["test"]["nll"],
-                    "params": params,
-                },
-                indent=2,
-                sort_keys=True,
-            )
-        )
+        rows = [
+            {
+                "name": c.name,
+                "rev": c.rev,
+                "kind": c.kind,
+                "dev_nll": c.dev,
+                "test_nll": c.test,
+                "params": c.params,
+                **({"group": {by: c.params.get(by)}} if by else {}),
+            }
+            for c in winners
+        ]
+        out = {"model": model, "considered": len(found), "ranked_on": ranked_on}
+        out.update({"by": by, "best": rows} if by else rows[0])
+        print(json.dumps(out, indent=2, sort_keys=True))
         return 0
+    shown_keys = [k for k in varied(found) if k != by]
     print(
-        f"ranked on dev.nll of {METRICS}, lowest first, among {considered}\n"
-        f"best on dev: {name} ({rev[:7]}) with train.lr={train.get('lr')} "
-        f"train.reg={train.get('reg')}\n"
-        f"  dev NLL  {metrics['dev']['nll']:.4f}\n"
-        f"  test NLL {metrics['test']['nll']:.4f}   (reported for the chosen one only)"
+        f"ranked on {metric} of {path}, lowest first, among {len(found)}"
+        + (f"; the best for each {by}" if by else "")
     )
-    if kind == "experiment":
-        print(f"  keep it: dvc exp apply {name}   or   dvc exp branch {name} <branch>")
+    if by:
+        header = [by, "best on dev", *shown_keys, "dev NLL", "test NLL"]
+        table = [
+            [str(c.params.get(by)), c.name, *(str(c.params.get(k)) for k in shown_keys)]
+            + [f"{c.dev:.4f}", f"{c.test:.4f}"]
+            for c in winners
+        ]
+        widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+        for row in [header, *table]:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("test NLL is reported for the chosen one of each group only")
+        return 0
+    c = winners[0]
+    settings = " ".join(f"{k}={c.params.get(k)}" for k in shown_keys)
+    print(
+        f"best on dev: {c.name} ({c.rev[:7]})" + (f" with {settings}" if settings else "") + "\n"
+        f"  dev NLL  {c.dev:.4f}\n"
+        f"  test NLL {c.test:.4f}   (reported for the chosen one only)"
+    )
+    if c.kind == "experiment":
+        print(f"  keep it: dvc exp apply {c.name}   or   dvc exp branch {c.name} <branch>")
     else:
         print("  it is the committed baseline: no experiment beats it on dev")
     return 0

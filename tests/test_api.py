@@ -18,7 +18,7 @@ from bigram.api import Model, load
 from bigram.console import PipelineError
 from bigram.model import distributions, log_softmax, nll
 from bigram.names import encode
-from tests.conftest import NOTEBOOK_NAMES, ROOT, read_json
+from tests.conftest import NOTEBOOK_NAMES, ROOT, read_json, set_params, stage
 
 HEADING = "## Using the model from Python"
 
@@ -149,6 +149,38 @@ def test_nll_is_what_evaluate_computes_from_counts(model, names):
     pairs = [(a, b) for name in names for a, b in zip("." + name, name + ".")]
     by_hand = -sum(math.log(model.probabilities(a)[b]) for a, b in pairs) / len(pairs)
     assert math.isclose(model.nll(names), by_hand, rel_tol=1e-12)
+
+
+@pytest.fixture
+def trigram(trained_project, monkeypatch):
+    """The toy project retrained with model.context = 2."""
+    set_params(trained_project, model__context=2)
+    for name in ("split", "train", "evaluate", "sample"):
+        stage(trained_project, name)
+    monkeypatch.chdir(trained_project)
+    return load()
+
+
+def test_a_trigram_model_takes_two_previous_symbols_and_gives_the_stages_numbers(trigram):
+    assert trigram.context == 2 and trigram.W.shape == (441, 21)
+    assert repr(trigram) == "Model(V=21, context=2, step=200)"
+    names = open("data/names.txt").read().splitlines()
+    assert trigram.nll(names) == read_json(artifacts.metrics_path("evaluate"))["all"]["nll"]
+    assert trigram.sample(20, seed=42) == open(artifacts.SAMPLES).read().splitlines()
+    # the definition, symbol by symbol: the context is the two before, '.'-padded
+    examples = [
+        (w[i : i + 2], w[i + 2])
+        for name in names
+        for w in [".." + name + "."]
+        for i in range(len(name) + 1)
+    ]
+    by_hand = -sum(math.log(trigram.probabilities(c)[n]) for c, n in examples) / len(examples)
+    assert math.isclose(trigram.nll(names), by_hand, rel_tol=1e-12)
+    for wrong in (".", "...", "e"):
+        with pytest.raises(ValueError, match=r"give the 2 symbol\(s\) before the next one"):
+            trigram.probabilities(wrong)
+    with pytest.raises(ValueError, match=r"'Z' \(in 'eZ'\) is not in the model's vocabulary"):
+        trigram.probabilities("eZ")
 
 
 def test_nll_of_the_names_file_is_evaluates_all_nll(model):

@@ -7,13 +7,13 @@ from bigram import artifacts
 from bigram.console import PipelineError
 
 
-def meta(vocab):
+def meta(vocab, context=1):
     md5, sha256 = "0" * 32, "0" * 64
     params = {
         "prepare": {"data": {"names": "data/names.txt"}},
         "split": {
             "split": {"seed": 42, "train": 0.8, "dev": 0.1, "unit": "pairs"},
-            "model": {"context": 1},
+            "model": {"context": context},
         },
         "train": {"train": {"seed": 1, "lr": 1, "reg": 0, "steps": 1, "checkpoint_every": 1}},
     }
@@ -67,6 +67,20 @@ def test_a_checkpoint_round_trips_bit_for_bit():
 def test_a_checkpoint_whose_W_does_not_fit_is_refused(W, reason):
     data = artifacts.checkpoint_bytes(W, meta([".", "a", "b"]))
     with pytest.raises(PipelineError, match=reason):
+        artifacts.parse_checkpoint(data, "c")
+
+
+def test_a_checkpoint_whose_W_does_not_fit_its_recorded_context_is_refused():
+    vocab = [".", "a", "b"]
+    trigram = np.zeros((9, 3), np.float32)
+    assert artifacts.parse_checkpoint(artifacts.checkpoint_bytes(trigram, meta(vocab, 2)), "c")
+    for W, context in ((trigram, 1), (trigram, 3), (np.zeros((3, 3), np.float32), 2)):
+        data = artifacts.checkpoint_bytes(W, meta(vocab, context))
+        with pytest.raises(PipelineError, match="W does not match its vocabulary and model.co"):
+            artifacts.parse_checkpoint(data, "c")
+    # a context whose W could not exist is refused before its shape is computed
+    data = artifacts.checkpoint_bytes(trigram, meta(vocab, 32))
+    with pytest.raises(PipelineError, match="model.context 32 is too large for its vocabulary"):
         artifacts.parse_checkpoint(data, "c")
 
 

@@ -31,7 +31,18 @@ def test_every_subcommand_has_help():
     for flag in ("--verify", "--json", "--rev", "checkpoint"):
         assert flag in lineage.stdout
     select = bigram("select", "--help")
-    assert select.returncode == 0 and "--json" in select.stdout
+    assert select.returncode == 0
+    for flag in ("--json", "--model", "--by"):
+        assert flag in select.stdout
+
+
+def test_select_by_a_key_that_is_not_a_param_is_one_line(tmp_path):
+    r = bigram("select", "--by", "model.ctx", cwd=tmp_path)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (
+        "error: --by model.ctx: not a param of params.yaml; name one as section.key, "
+        "e.g. model.context or train.reg"
+    )
 
 
 def test_an_unknown_subcommand_is_refused_in_usage_form():

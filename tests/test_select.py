@@ -1,6 +1,6 @@
 """bigram.select: choose on dev, report test once."""
 
-from bigram.select import best
+from bigram.select import best, candidates, varied
 
 
 def test_select_reports_test_only_for_the_winner():
@@ -30,9 +30,10 @@ def test_select_reports_test_only_for_the_winner():
             ],
         },
     ]
-    (name, rev, kind, _, metrics), considered = best(shown)
+    [chosen] = best(shown)
     # x wins on dev although y has the better test score: test must not decide.
-    assert (name, kind, considered, metrics["test"]["nll"]) == ("x", "experiment", 3, 2.6)
+    assert (chosen.name, chosen.kind, chosen.test) == ("x", "experiment", 2.6)
+    assert len(list(candidates(shown))) == 3
 
 
 def test_an_evaluate_json_of_another_shape_is_skipped_not_a_traceback():
@@ -52,5 +53,60 @@ def test_an_evaluate_json_of_another_shape_is_skipped_not_a_traceback():
             ],
         }
     ]
-    (name, *_), considered = best(shown)
-    assert (name, considered) == ("a", 1)
+    [chosen] = best(shown)
+    assert chosen.name == "a" and len(list(candidates(shown))) == 1
+
+
+def grid_entry(name, context, reg, smoothing, neural, count):
+    """One experiment of the exercise grid: neural and count (dev, test) NLL."""
+    return {
+        "rev": name.ljust(40, "0"),
+        "name": name,
+        "data": {
+            "params": {
+                "params.yaml": {
+                    "data": {
+                        "model": {"context": context},
+                        "train": {"reg": reg, "lr": 50},
+                        "compare": {"smoothing": smoothing},
+                    }
+                }
+            },
+            "metrics": {
+                "metrics/evaluate.json": {
+                    "data": {"dev": {"nll": neural[0]}, "test": {"nll": neural[1]}}
+                },
+                "metrics/compare.json": {
+                    "data": {"count": {"dev": count[0], "test": count[1]}, "neural": {}}
+                },
+            },
+        },
+    }
+
+
+def test_select_by_a_param_gives_the_best_on_dev_of_each_group_for_either_model():
+    grid = [
+        grid_entry("k1-lo", 1, 0.001, 1, (2.46, 2.47), (2.45, 2.46)),
+        grid_entry("k1-hi", 1, 0.1, 0.1, (2.50, 2.40), (2.44, 2.47)),
+        grid_entry("k2-lo", 2, 0.001, 1, (2.30, 2.31), (2.24, 2.25)),
+        grid_entry("k2-hi", 2, 0.1, 0.1, (2.31, 2.20), (2.22, 2.23)),
+        grid_entry("k10", 10, 0.1, 0.1, (2.9, 2.9), (2.9, 2.9)),  # numbers sort as numbers
+    ]
+    shown = [{**grid[0], "experiments": [{"revs": [e]} for e in grid[1:]]}]
+    neural = best(shown, "neural", "model.context")
+    assert [(c.params["model.context"], c.name) for c in neural] == [
+        (1, "k1-lo"),
+        (2, "k2-lo"),
+        (10, "k10"),
+    ]
+    count = best(shown, "count", "model.context")
+    assert [(c.name, c.dev, c.test) for c in count[:2]] == [
+        ("k1-hi", 2.44, 2.47),
+        ("k2-hi", 2.22, 2.23),
+    ]
+    assert best(shown, "count")[0].name == "k2-hi"
+    assert varied(list(candidates(shown))) == [
+        "model.context",
+        "train.reg",
+        "compare.smoothing",
+    ]

@@ -1,13 +1,17 @@
 """What every stage module promises, whatever it computes: no arguments, a --help that
-says what it reads and writes, and no heavy import on the experiment path."""
+says what it reads and writes, no heavy import on the experiment path, and following
+model.context."""
 
+import csv
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
+from safetensors.numpy import load_file
 
-from tests.conftest import ROOT, env, stage
+from tests.conftest import ROOT, env, read_json, set_params, stage
 
 STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 
@@ -82,3 +86,43 @@ def test_nothing_after_split_imports_torch_or_matplotlib(project):
         assert r.returncode == 0, r.stderr
         heavy[name] = r.stdout.splitlines()[-1].removeprefix("heavy:")
     assert heavy == {name: "" for name in STAGES if name not in ("prepare", "split")}
+
+
+def test_every_stage_follows_model_context(trained_project):
+    """The toy list as a trigram: the split is the bigram's, W is 441×21, and evaluate,
+    compare and sample work on contexts of two symbols."""
+    d = trained_project
+    split_before = (d / "data/split/split.npy").read_bytes()
+    set_params(d, model__context=2)
+    for name in STAGES[1:]:
+        stage(d, name)
+    assert (d / "data/split/split.npy").read_bytes() == split_before  # same permutation
+    vocab = read_json(d / "data/prepared/vocab.json")
+    V = len(vocab)
+    counts = np.load(d / "data/split/counts.npy")
+    assert counts.shape == (3, V * V, V)
+    sizes = read_json(d / "metrics/split.json")
+    assert counts.sum(axis=(1, 2)).tolist() == [sizes[s] for s in ("train", "dev", "test")]
+    W = load_file(str(d / "models/model.safetensors"))["W"]
+    assert W.shape == (V * V, V) == (441, 21)
+    ev = read_json(d / "metrics/evaluate.json")
+    cmp = read_json(d / "metrics/compare.json")
+    assert cmp["neural"] == {split: v["nll"] for split, v in ev.items()}
+    table = list(csv.DictReader((d / "plots/bigrams.csv").open()))
+    assert table[0]["prev"] == ".." and all(len(row["prev"]) == 2 for row in table)
+    samples = (d / "data/samples.txt").read_text().splitlines()
+    assert len(samples) == 20 and all(set(name) <= set(vocab[1:]) for name in samples)
+
+
+def test_a_context_too_large_for_the_vocabulary_is_refused_by_split(trained_project):
+    d = trained_project
+    before = {p: p.read_bytes() for p in (d / "data/split").iterdir()}
+    set_params(d, model__context=5)
+    r = stage(d, "split", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (
+        "error: params.yaml: model.context = 5 with a vocabulary of 21 symbols needs a "
+        "21^5×21 W (8.58e+07 weights, 8 bytes each as float64); the limit is 16,777,216 "
+        "weights: use model.context <= 4"
+    )
+    assert {p: p.read_bytes() for p in (d / "data/split").iterdir()} == before
