@@ -143,6 +143,21 @@ def test_verify_at_a_revision_and_an_experiment(trained):
     assert bad.returncode == 1 and "no such git revision or DVC experiment" in bad.stderr
 
 
+def test_a_trigram_experiment_verifies_and_a_forged_context_is_caught(trained):
+    dvc(trained, "exp", "run", "-S", "model.context=2")
+    r = lineage(trained, "--verify", MODEL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "retrained W is bit-identical" in r.stdout
+    shown = json.loads(lineage(trained, "--json", MODEL).stdout)
+    assert shown["lineage"][1]["params"]["model"] == {"context": 2}
+    # params.yaml back to the bigram: the recorded context no longer agrees
+    text = (trained / "params.yaml").read_text().replace("context: 2", "context: 1")
+    (trained / "params.yaml").write_text(text)
+    assert_disagrees(
+        lineage(trained, "--verify", MODEL), r"params.yaml model.context: recorded 2, found 1"
+    )
+
+
 def test_two_cold_runs_in_separate_clones_are_byte_identical(trained, tmp_path):
     outs = []
     for name in ("a", "b"):

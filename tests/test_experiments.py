@@ -68,8 +68,9 @@ def wait_for_queue(repo, tasks, timeout=600):
 
 @pytest.mark.slow
 def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
+    """The exercises' grid in small: bigram and trigram, two regularisation strengths."""
     repo = trained_repo
-    dvc(repo, "exp", "run", "--queue", "-S", "train.reg=0.001,0.1", "-S", "train.lr=10,50")
+    dvc(repo, "exp", "run", "--queue", "-S", "model.context=1,2", "-S", "train.reg=0.001,0.1")
     try:
         dvc(repo, "queue", "start", "--jobs", "2")
         status = wait_for_queue(repo, tasks=4)
@@ -82,10 +83,10 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
     runs = {}
     for exp in head["experiments"]:
         for rev in exp["revs"]:
-            train = rev["data"]["params"]["params.yaml"]["data"]["train"]
+            p = rev["data"]["params"]["params.yaml"]["data"]
             dev = rev["data"]["metrics"]["metrics/evaluate.json"]["data"]["dev"]["nll"]
-            runs[rev["name"]] = ((train["lr"], train["reg"]), dev)
-    assert sorted(p for p, _ in runs.values()) == [(10, 0.001), (10, 0.1), (50, 0.001), (50, 0.1)]
+            runs[rev["name"]] = ((p["model"]["context"], p["train"]["reg"]), dev)
+    assert sorted(p for p, _ in runs.values()) == [(1, 0.001), (1, 0.1), (2, 0.001), (2, 0.1)]
 
     table = dvc(
         repo,
@@ -113,6 +114,12 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
         assert chosen["name"] == best_exp and chosen["kind"] == "experiment"
     assert chosen["dev_nll"] == min(committed, runs[best_exp][1])
     assert chosen["considered"] == 5
+
+    by = sh([sys.executable, "-m", "bigram", "select", "--by", "model.context", "--json"], repo)
+    groups = json.loads(by.stdout)["best"]
+    assert [g["group"] for g in groups] == [{"model.context": 1}, {"model.context": 2}]
+    trigram = min((n for n in runs if runs[n][0][0] == 2), key=lambda n: runs[n][1])
+    assert groups[1]["name"] == trigram and groups[1]["dev_nll"] == runs[trigram][1]
 
     dvc(repo, "exp", "apply", best_exp)
     assert read_json(repo / "metrics/evaluate.json")["dev"]["nll"] == runs[best_exp][1]
