@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from bigram.console import PipelineError
 from bigram.params import RULES, SECTIONS, is_number
 
-# Where each model's dev and test NLL are, in the metrics files the stages write.
+# Where each model's NLL per split is, in the metrics files the stages write.
 MODELS = {
     "neural": ("metrics/evaluate.json", lambda m, split: m[split]["nll"]),
     "count": ("metrics/compare.json", lambda m, split: m["count"][split]),
+}
+# The params sections each model depends on: the others are not shown beside it.
+SHOWN = {
+    "neural": ("data", "split", "model", "train"),
+    "count": ("data", "split", "model", "compare"),
 }
 
 
@@ -32,19 +37,20 @@ class Candidate:
     rev: str
     kind: str  # "commit" or "experiment"
     params: dict  # flat: {"train.reg": 0.01, ...}
+    train: float
     dev: float
     test: float
 
 
-def _scores(metrics: object, model: str) -> tuple[float, float] | None:
-    """(dev, test) NLL of `model` in a metrics file as the stages write it; None for an
-    old or foreign shape, which is skipped."""
+def _scores(metrics: object, model: str) -> tuple[float, float, float] | None:
+    """(train, dev, test) NLL of `model` in a metrics file as the stages write it; None
+    for an old or foreign shape, which is skipped."""
     read = MODELS[model][1]
     try:
-        dev, test = read(metrics, "dev"), read(metrics, "test")
+        scores = tuple(read(metrics, split) for split in ("train", "dev", "test"))
     except (KeyError, TypeError, IndexError):
         return None
-    return (dev, test) if is_number(dev) and is_number(test) else None
+    return scores if all(is_number(v) for v in scores) else None
 
 
 def _flat(params: object) -> dict:
@@ -133,6 +139,7 @@ def select_command(as_json: bool, model: str = "neural", by: str | None = None) 
                 "name": c.name,
                 "rev": c.rev,
                 "kind": c.kind,
+                "train_nll": c.train,
                 "dev_nll": c.dev,
                 "test_nll": c.test,
                 "params": c.params,
@@ -144,16 +151,16 @@ def select_command(as_json: bool, model: str = "neural", by: str | None = None) 
         out.update({"by": by, "best": rows} if by else rows[0])
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
-    shown_keys = [k for k in varied(found) if k != by]
+    shown_keys = [k for k in varied(found) if k != by and k.split(".")[0] in SHOWN[model]]
     print(
         f"ranked on {metric} of {path}, lowest first, among {len(found)}"
         + (f"; the best for each {by}" if by else "")
     )
     if by:
-        header = [by, "best on dev", *shown_keys, "dev NLL", "test NLL"]
+        header = [by, "best on dev", *shown_keys, "train NLL", "dev NLL", "test NLL"]
         table = [
             [str(c.params.get(by)), c.name, *(str(c.params.get(k)) for k in shown_keys)]
-            + [f"{c.dev:.4f}", f"{c.test:.4f}"]
+            + [f"{c.train:.4f}", f"{c.dev:.4f}", f"{c.test:.4f}"]
             for c in winners
         ]
         widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]

@@ -11,7 +11,9 @@ def test_select_reports_test_only_for_the_winner():
             "data": {
                 "params": {},
                 "metrics": {
-                    "metrics/evaluate.json": {"data": {"dev": {"nll": dev}, "test": {"nll": test}}}
+                    "metrics/evaluate.json": {
+                        "data": {"train": {"nll": 1.0}, "dev": {"nll": dev}, "test": {"nll": test}}
+                    }
                 },
             },
         }
@@ -42,7 +44,7 @@ def test_an_evaluate_json_of_another_shape_is_skipped_not_a_traceback():
         data = {"params": {}, "metrics": {"metrics/evaluate.json": {"data": metrics}}}
         return {"rev": rev, "name": name, "data": data}
 
-    good = {"dev": {"nll": 2.5}, "test": {"nll": 2.6}}
+    good = {"train": {"nll": 2.4}, "dev": {"nll": 2.5}, "test": {"nll": 2.6}}
     shown = [
         {
             **entry("a", good),
@@ -74,10 +76,17 @@ def grid_entry(name, context, reg, smoothing, neural, count):
             },
             "metrics": {
                 "metrics/evaluate.json": {
-                    "data": {"dev": {"nll": neural[0]}, "test": {"nll": neural[1]}}
+                    "data": {
+                        "train": {"nll": 2.0},
+                        "dev": {"nll": neural[0]},
+                        "test": {"nll": neural[1]},
+                    }
                 },
                 "metrics/compare.json": {
-                    "data": {"count": {"dev": count[0], "test": count[1]}, "neural": {}}
+                    "data": {
+                        "count": {"train": 2.0, "dev": count[0], "test": count[1]},
+                        "neural": {},
+                    }
                 },
             },
         },
