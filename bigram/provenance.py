@@ -7,13 +7,14 @@ Specs followed: in-toto attestation v1 (spec/v1/statement.md, resource_descripto
 digest_set.md, field_types.md in github.com/in-toto/attestation) and SLSA Provenance
 v1.0 (https://slsa.dev/spec/v1.0/provenance).
 
-Build type BUILD_TYPE (v1): the train stage of this DVC pipeline, with the chain
-prepare -> split -> train that its checkpoint records.
+Build type BUILD_TYPE (v2; v1 had no "model" section, from before model.context): the
+train stage of this DVC pipeline, with the chain prepare -> split -> train that its
+checkpoint records.
 
 - subject: the one checkpoint, `name` the path it was read from (its file name if that
   path is absolute or outside the project), `digest` its sha256.
 - externalParameters: the params.yaml sections the chain recorded, as set:
-  {"data": {"names"}, "split": {...}, "train": {...}}.
+  {"data": {"names"}, "split": {...}, "model": {"context"}, "train": {...}}.
 - internalParameters: {"versions": ...}, Python's minor version and the libraries'
   versions recorded in the checkpoint (null for one that was not installed).
 - resolvedDependencies, in chain order:
@@ -51,7 +52,7 @@ PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 # by, anyone else. These two TypeURIs name this build type and builder; this docstring is
 # their documentation. Bump the version when the meaning of a field changes.
 NAMESPACE = "https://neural-bigram-pipeline.invalid"
-BUILD_TYPE = f"{NAMESPACE}/buildtypes/dvc-train/v1"
+BUILD_TYPE = f"{NAMESPACE}/buildtypes/dvc-train/v2"
 BUILDER_ID = f"{NAMESPACE}/builders/local-dvc-stage/v1"
 
 
