@@ -44,6 +44,9 @@ def compare(
 # The heatmaps (.dvc/plots/bigram_heatmaps.json) stay readable up to about 60 rows and
 # columns; beyond that the table would be V^k·V rows no person reads.
 TABLE_SYMBOLS = 60
+# Contexts of k > 1 symbols are labelled with k characters: 30 rows keep every label
+# legible in the heatmaps' 360 pixels.
+TABLE_CONTEXTS = 30
 
 
 def _most_frequent(frequency: np.ndarray, limit: int) -> list[int]:
@@ -62,19 +65,19 @@ def table_symbols(fitted: np.ndarray, limit: int = TABLE_SYMBOLS) -> list[int]:
 
 
 def table_layout(
-    fitted: np.ndarray, k: int, limit: int = TABLE_SYMBOLS
+    fitted: np.ndarray, k: int, contexts: int = TABLE_CONTEXTS
 ) -> tuple[list[int], list[int]]:
     """(rows, columns) of the fit counts the table shows. The bigram's are the same
     symbols both ways (table_symbols). For k > 1 the rows are the contexts seen in the
-    fit, most frequent first (the heatmaps draw them in this order), at most `limit`;
-    the columns are the next symbols, all of them up to `limit`."""
+    fit, most frequent first (the heatmaps draw them in this order), at most `contexts`;
+    the columns are the next symbols, all of them up to TABLE_SYMBOLS."""
     if k == 1:
-        symbols = table_symbols(fitted, limit)
+        symbols = table_symbols(fitted)
         return symbols, symbols
     totals = fitted.sum(axis=1)
     seen = np.flatnonzero(totals)
-    rows = seen[np.argsort(-totals[seen], kind="stable")][:limit]
-    return [int(r) for r in rows], _most_frequent(fitted.sum(axis=0), limit)
+    rows = seen[np.argsort(-totals[seen], kind="stable")][:contexts]
+    return [int(r) for r in rows], _most_frequent(fitted.sum(axis=0), TABLE_SYMBOLS)
 
 
 def bigram_table(

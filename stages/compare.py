@@ -28,7 +28,7 @@ def main() -> None:
     if k > 1 and len(rows) < seen:
         progress(
             "compare",
-            f"{artifacts.BIGRAMS} shows the {TABLE_SYMBOLS} most frequent of the {seen} "
+            f"{artifacts.BIGRAMS} shows the {len(rows)} most frequent of the {seen} "
             f"contexts seen in {settings.fit}; the metrics use all of them",
         )
     if len(columns) < len(vocab):

@@ -33,7 +33,7 @@ HEATMAP_ID = "bigram_heatmaps"
 PANELS = ("P_count (count-based)", "P_neural (softmax of W)", "P_count − P_neural")
 TOOLTIP_KEYS = {
     "revision",
-    "previous symbol",
+    "previous symbol(s), the context",
     "next symbol",
     "P_count",
     "P_neural",
@@ -228,11 +228,13 @@ def assert_heatmaps_drawn(
     plot_id: str = HEATMAP_ID,
     width: int = 1400,
     report: dict | None = None,
+    cells: int | None = None,
 ) -> dict:
     """Assert the page drew the bigram heatmaps: three panels per revision, one rect per
     (previous, next) pair, coloured, labelled in words and by revision, with tooltips, and
     not cut off at `width` px. `revisions` (names as DVC shows them: "workspace", "HEAD~1",
-    an experiment name) and `symbols` (V) make the counts exact. Returns the report."""
+    an experiment name) and `symbols` (V) make the counts exact; so does `cells`, the
+    table's rows over all revisions (for contexts of k > 1 symbols). Returns the report."""
     assert_offline(html_path)
     report = report or render_report(html_path, width=width)
     assert not report.get("probe_error"), report["probe_error"]
@@ -246,10 +248,12 @@ def assert_heatmaps_drawn(
         assert rects == 3 * len(revisions) * symbols**2, (
             f"{rects} cells drawn, expected 3 panels x {len(revisions)} revisions x {symbols}²"
         )
+    if cells is not None:
+        assert rects == 3 * cells, f"{rects} cells drawn, expected 3 panels x {cells} table rows"
     assert plot["rect_fills"] >= 20, f"only {plot['rect_fills']} distinct colours: not a heatmap"
     assert plot["painted"] > 0.15, f"only {plot['painted']:.0%} of the canvas is painted"
     texts = set(plot["texts"])
-    for words in ("previous symbol", "next symbol", *PANELS):
+    for words in ("previous symbol(s), the context", "next symbol", *PANELS):
         assert words in texts, f"{words!r} is not drawn; texts: {sorted(texts)[:40]}"
     garbled = [t for t in texts if "\u00e2\u20ac" in t or "\u00e2\u02c6" in t or "\u00c3" in t]
     assert not garbled, (

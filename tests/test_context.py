@@ -158,16 +158,16 @@ def test_the_kgram_table_shows_the_contexts_seen_most_frequent_first():
     V = len(vocab)
     assign = split_pairs(pairs, 42, 0.8, 0.1, "pairs")
     fitted = split_counts(pairs, assign, V, 2)[0]
-    rows, columns = table_layout(fitted, 2, limit=10)
+    rows, columns = table_layout(fitted, 2, contexts=10)
     totals = fitted.sum(axis=1)
-    assert len(rows) == 10 and len(columns) == 10 and columns[0] == 0
+    assert len(rows) == 10 and columns == list(range(V))  # every next symbol up to 60
     assert all(totals[r] > 0 for r in rows)
     assert [totals[r] for r in rows] == sorted((totals[r] for r in rows), reverse=True)
     assert totals[rows[-1]] >= max(t for i, t in enumerate(totals) if i not in rows)
     assert rows[0] == 0  # '..': every name starts there
-    assert table_layout(fitted, 2)[1] == list(range(V))  # every next symbol up to 60
+    assert len(table_layout(fitted, 2)[0]) == 30  # TABLE_CONTEXTS
     P = np.full((V * V, V), 1 / V)
     lines = bigram_table(vocab, fitted, P, P, (rows, columns), 2).splitlines()
-    assert len(lines) == 1 + 10 * 10
+    assert len(lines) == 1 + 10 * V
     assert lines[1].startswith("..,.,")  # prev is the context's two symbols
     assert {line.split(",")[0] for line in lines[1:]} == {label(r, 2, vocab) for r in rows}

@@ -31,6 +31,12 @@ def test_plots_show_draws_heatmaps_and_charts_offline_in_headless_chromium(train
     V = len(read_json(repo / "data/prepared/vocab.json"))
     report = assert_heatmaps_drawn(page, revisions=["workspace"], symbols=V)
     assert_line_charts_drawn(report, LINES)
+    # A trigram's rows are its contexts (two symbols), one cell per row of its table.
+    dvc(repo, "exp", "run", "-S", "model.context=2")
+    dvc(repo, "plots", "show", "-o", "html")
+    table = list(csv.DictReader((repo / "plots/bigrams.csv").open()))
+    assert {len(row["prev"]) for row in table} == {2}
+    assert_heatmaps_drawn(page, revisions=["workspace"], cells=len(table))
     # The check can fail: without vega there is nothing to find.
     page.write_text(page.read_text().replace("vegaEmbed(", "void("))
     with pytest.raises(AssertionError):
