@@ -159,11 +159,16 @@ def read_pairs(V: int) -> np.ndarray:
 def check_counts(counts: np.ndarray, V: int, rows: int, source: str = COUNTS) -> np.ndarray:
     """The (3, rows, V) split counts (rows = V^model.context contexts), after refusing
     any other shape, type or total."""
-    if counts.shape != (3, rows, V) or counts.dtype != np.int64 or (counts < 0).any():
+    if counts.shape != (3, rows, V) or counts.dtype != np.int64:
+        # The vocabulary, the counts and W's contexts come from three stages: whichever
+        # is stale, `dvc repro` rebuilds it.
         raise PipelineError(
-            f"{source} does not match {VOCAB} and the checkpoint's model.context; "
-            "run `dvc repro -f split` to rebuild it"
+            f"{source} holds {counts.dtype} {tuple(counts.shape)}, not the int64 "
+            f"(3, {rows}, {V}) counts that {VOCAB} and the model's context need; "
+            "run `dvc repro` to rebuild what is stale"
         )
+    if (counts < 0).any():
+        raise PipelineError(f"{source} has negative counts; run `dvc repro -f split`")
     # Counts are summed in float64: past 2**53 pairs they would no longer be exact
     # (and int64 sums could wrap), so such a file is forged or corrupt.
     if counts.sum(dtype=np.float64) > 2**53:

@@ -53,14 +53,6 @@ def check_size(V: int, k: int, source: str = "params.yaml") -> int:
     return rows(V, k)
 
 
-def order(n_rows: int, V: int) -> int | None:
-    """The k with V^k = n_rows (W's rows), or None if there is none."""
-    k, size = 1, V
-    while size < n_rows:
-        k, size = k + 1, size * V
-    return k if size == n_rows else None
-
-
 def context_rows(xs: np.ndarray, k: int, V: int) -> np.ndarray:
     """The context row (int64) of each example, from xs, the previous symbols of the
     bigram pairs in file order. The j-th older symbol of example i is xs[i-j] unless

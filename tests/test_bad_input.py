@@ -556,6 +556,18 @@ def test_forged_counts_that_overflow_are_refused_in_one_line(trained):
         )
 
 
+def test_a_bigram_model_with_trigram_counts_is_one_line_naming_the_fix(trained):
+    # split rerun by hand with a new context, train not: the model is a stage behind
+    set_params(trained, model__context=2)
+    assert run_stage(trained, "split").returncode == 0
+    for name in ("evaluate", "compare"):
+        assert error_line(run_stage(trained, name)) == (
+            "data/split/counts.npy holds int64 (3, 441, 21), not the int64 (3, 21, 21) counts "
+            "that data/prepared/vocab.json and the model's context need; run `dvc repro` to "
+            "rebuild what is stale"
+        )
+
+
 def test_ctrl_c_during_a_stage_is_one_line_and_keeps_the_outputs(trained):
     set_params(trained, train__steps=2_000_000, train__checkpoint_every=1_000)
     before = snapshot(trained)

@@ -15,7 +15,6 @@ from bigram.context import (
     check_size,
     context_rows,
     label,
-    order,
     weights_needed,
 )
 from bigram.model import sample
@@ -80,7 +79,7 @@ def test_context_rows_read_the_k_previous_symbols_as_a_base_v_number():
 
 
 @given(st.integers(2, 40), st.integers(1, 4), st.data())
-def test_label_advance_and_order_agree(V, k, data):
+def test_label_and_advance_agree(V, k, data):
     vocab = ["."] + [chr(0x61 + i) for i in range(V - 1)]
     n_rows = V**k
     row = data.draw(st.integers(0, n_rows - 1))
@@ -88,8 +87,6 @@ def test_label_advance_and_order_agree(V, k, data):
     text = label(row, k, vocab)
     assert len(text) == k
     assert label(advance(row, symbol, n_rows, V), k, vocab) == text[1:] + vocab[symbol]
-    assert order(n_rows, V) == k
-    assert order(n_rows + 1, V) is None
 
 
 def test_a_w_past_the_limit_is_refused_naming_the_context_the_vocabulary_and_the_size():
