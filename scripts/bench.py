@@ -22,12 +22,17 @@
 4. vocabularies: ~50,000 synthetic names over V symbols (a-z and '.' for V = 27, CJK code
    points from U+4E00 beyond), run stage by stage as in 3. A stage that fails or runs past
    --stage-timeout shows its one-line error; the stages after it are not run.
+5. contexts: names.txt with model.context = k (W is V^k×V) and otherwise default params,
+   run stage by stage as in 3, for each k of --contexts (default 1-4; k = 4 is the largest
+   W the split stage allows on names.txt).
 
 Run from the project root with the project's venv active:
 
-    python scripts/bench.py                    # --repeats 5, sizes 100k and 1M, V up to 3000
+    python scripts/bench.py                    # --repeats 5, sizes 100k and 1M, V up to 3000,
+                                               # contexts 1-4
     python scripts/bench.py --sizes 100000,1000000,10000000     # add 10M names
-    python scripts/bench.py --quick            # 1-2 repeats, 100k names, V up to 300
+    python scripts/bench.py --quick            # 1-2 repeats, 100k names, V up to 300,
+                                               # contexts 1-2
 
 Everything is written to a temporary directory that is removed at the end.
 """
@@ -298,7 +303,7 @@ def machine():
     )
     print(f"machine: {line}; load average {open('/proc/loadavg').read().split()[0]} at start")
     print(
-        f"project: HEAD {COMMIT[:7]} (sections 2-4 measure HEAD; section 1 imports the working "
+        f"project: HEAD {COMMIT[:7]} (sections 2-5 measure HEAD; section 1 imports the working "
         "tree" + (f", with uncommitted changes in {', '.join(dirty)})" if dirty else ", clean)")
     )
     return line
@@ -593,6 +598,49 @@ def bench_vocab(tmp, V, repeats, timeout):
     return r
 
 
+# --- 5. contexts ------------------------------------------------------------
+
+
+def bench_context(tmp, k, names_path, repeats, timeout):
+    d = clone(tmp / f"context-{k}", names_path)
+    params = d / "params.yaml"
+    text, n = re.subn(
+        r"(?m)^(model:\s*\n(?:[ \t]*(?:#.*)?\n)*  context:[ \t]*)\S+",
+        lambda m: m.group(1) + str(k),
+        params.read_text(),
+        count=1,
+    )
+    assert n == 1, "model.context not found in params.yaml"
+    assert yaml.safe_load(text)["model"]["context"] == k, "params.yaml: model.context not set"
+    if text != params.read_text():  # k may be params.yaml's own value
+        params.write_text(text)
+        sh("git", "commit", "-qam", f"bench: model.context = {k}", cwd=d)
+    results, errors = stage_runs(d, repeats, timeout)
+    V = None
+    if "prepare" in STAGES and "prepare" not in errors:
+        V = yaml.safe_load((d / "metrics/prepare.json").read_text()).get("vocab_size")
+    if V is None:
+        V = len(encode(parse_names(names_path.read_bytes(), str(names_path)))[0])
+    shutil.rmtree(d)
+    r = {"k": k, "V": V, "errors": errors, "time": {}, "rss": {}, "total": None}
+    for s, rs in results.items():
+        if s not in errors:
+            r["time"][s] = median(w for w, _ in rs)
+            r["rss"][s] = max(m for _, m in rs)
+    if not errors:
+        r["total"] = median(sum(results[s][i][0] for s in STAGES) for i in range(repeats))
+    print(
+        f"\n## 5. model.context = {k}: {names_path.name}, W {V**k:,}×{V} "
+        f"({V**k * V:,} weights; medians of {repeats})"
+    )
+    for s in STAGES:
+        cell = errors.get(s) or f"{fmt_s(r['time'][s]):>9}  {r['rss'][s]:7.0f} MiB"
+        print(f"  {s:<9} {cell}")
+    if r["total"] is not None:
+        print(f"  {'total':<9} {fmt_s(r['total']):>9}")
+    return r
+
+
 # --- summary -----------------------------------------------------------------
 
 
@@ -606,7 +654,7 @@ def stage_cell(r, s):
     return f"{fmt_s(r['time'][s])}, {r['rss'][s]:.0f} MiB"
 
 
-def summary(machine_line, tr, dv, sizes, vocabs):
+def summary(machine_line, tr, dv, sizes, vocabs, contexts):
     rows = []
     if tr:
         rows += [
@@ -709,6 +757,18 @@ def summary(machine_line, tr, dv, sizes, vocabs):
             "\n(50,000 synthetic names of 2-10 symbols drawn uniformly from V - 1 symbols; "
             "stage cells: wall time, peak RSS of the stage's process)"
         )
+    if contexts:
+        print("\n| model.context | W | " + " | ".join(STAGES) + " | total |")
+        print("|---:|---:|" + "---:|" * (len(STAGES) + 1))
+        for r in contexts:
+            cells = [stage_cell(r, s) for s in STAGES]
+            total = fmt_s(r["total"]) if r["total"] is not None else "–"
+            W = f"{r['V'] ** r['k']:,}×{r['V']}"
+            print(f"| {r['k']} | {W} | " + " | ".join(cells) + f" | {total} |")
+        print(
+            "\n(names.txt, default params (200 steps); "
+            "stage cells: wall time, peak RSS of the stage's process)"
+        )
 
 
 def main():
@@ -720,10 +780,13 @@ def main():
         "--vocab-sizes", default="27,300,1000,3000", help="vocabulary sizes V (section 4)"
     )
     ap.add_argument(
+        "--contexts", default="1,2,3,4", help="model.context values k on names.txt (section 5)"
+    )
+    ap.add_argument(
         "--big-repeats",
         type=int,
         default=2,
-        help="repeats for sizes above --dvc-max and for V ≥ 1000",
+        help="repeats for sizes above --dvc-max, for V ≥ 1000 and for model.context ≥ 3",
     )
     ap.add_argument(
         "--dvc-max",
@@ -732,17 +795,20 @@ def main():
         help="largest size that also gets a cold dvc repro",
     )
     ap.add_argument(
-        "--stage-timeout", type=int, default=900, help="seconds before a section-4 stage is killed"
+        "--stage-timeout",
+        type=int,
+        default=900,
+        help="seconds before a section-4 or -5 stage is killed",
     )
     ap.add_argument(
         "--quick",
         action="store_true",
-        help="1 repeat (2 for DVC against its floor), 100k names, V up to 300",
+        help="1 repeat (2 for DVC against its floor), 100k names, V up to 300, contexts 1-2",
     )
     ap.add_argument(
         "--skip",
         default="",
-        help="comma list of sections to skip: training,dvc,scaling,vocab",
+        help="comma list of sections to skip: training,dvc,scaling,vocab,context",
     )
     a = ap.parse_args()
     dvc_repeats = a.repeats
@@ -750,6 +816,7 @@ def main():
         a.repeats, a.big_repeats, dvc_repeats = 1, 1, 2
         a.sizes = "100000"
         a.vocab_sizes = ",".join(v for v in a.vocab_sizes.split(",") if int(v) <= 300)
+        a.contexts = "1,2"
     names_path = a.names.resolve()
     skip = set(filter(None, a.skip.split(",")))
     global COMMIT
@@ -779,7 +846,17 @@ def main():
                 for V in sorted(int(v) for v in a.vocab_sizes.split(","))
             ]
         )
-    summary(machine_line, tr, dv, sizes, vocabs)
+        contexts = (
+            []
+            if "context" in skip
+            else [
+                bench_context(
+                    tmp, k, names_path, a.big_repeats if k >= 3 else a.repeats, a.stage_timeout
+                )
+                for k in sorted(int(k) for k in a.contexts.split(","))
+            ]
+        )
+    summary(machine_line, tr, dv, sizes, vocabs, contexts)
 
 
 if __name__ == "__main__":
