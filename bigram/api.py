@@ -56,7 +56,7 @@ class Model:
     @property
     def context(self) -> int:
         """k, the previous symbols the model sees (model.context when it was trained)."""
-        return artifacts.context_of(self.meta)
+        return artifacts.context_of(self.meta["lineage"])
 
     @cached_property
     def _distributions(self) -> tuple[np.ndarray, np.ndarray]:

@@ -335,9 +335,11 @@ def check_meta(meta: object, source: str) -> str | None:
     return None
 
 
-def context_of(meta: dict) -> int:
-    """model.context of a checked checkpoint's metadata, as its split stage recorded it."""
-    return meta["lineage"][1]["params"]["model"]["context"]
+def context_of(chain: list[dict]) -> int:
+    """model.context as the split stage recorded it in a checked lineage chain (a
+    checkpoint's meta["lineage"], or data/split/lineage.json)."""
+    split = next(link for link in chain if link["stage"] == "split")
+    return split["params"]["model"]["context"]
 
 
 def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
@@ -361,7 +363,7 @@ def parse_checkpoint(data: bytes, path: str) -> tuple[np.ndarray, dict]:
     problem = check_meta(meta, path)
     if problem:
         raise PipelineError(bad % problem)
-    V, k = len(meta["vocab"]), context_of(meta)
+    V, k = len(meta["vocab"]), context_of(meta["lineage"])
     if context.weights_needed(V, k) is None:
         raise PipelineError(bad % f"its model.context {k} is too large for its vocabulary")
     if W.dtype != np.float32 or W.shape != (context.rows(V, k), V):

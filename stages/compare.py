@@ -15,7 +15,7 @@ def main() -> None:
     settings = params.load().compare
     vocab = artifacts.read_vocab()
     W, meta = artifacts.read_checkpoint(vocab=vocab)
-    k = artifacts.context_of(meta)
+    k = artifacts.context_of(meta["lineage"])
     counts = artifacts.read_counts(len(vocab), W.shape[0])
     metrics, p_count, p_neural, fitted = compare(counts, W, settings.smoothing, settings.fit)
     layout = table_layout(fitted, k)

@@ -29,7 +29,7 @@ def main() -> None:
     )
     # W's shape follows the context the counts were made with, as split recorded it.
     V = len(vocab)
-    rows = check_size(V, chain[-1]["params"]["model"]["context"], artifacts.SPLIT_LINEAGE)
+    rows = check_size(V, artifacts.context_of(chain), artifacts.SPLIT_LINEAGE)
     check_budget((rows, V), train)
     # The train split alone: holding all three would cost memory training never uses.
     counts = artifacts.check_counts(counts, V, rows)[0].copy()
