@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REAL_NAMES, STAGES, copy_project, env, use_real_names
+from tests.conftest import REAL_NAMES, STAGES, copy_project, env, set_params, use_real_names
 
 pytestmark = [
     pytest.mark.slow,
@@ -67,5 +67,22 @@ def test_every_artifact_is_byte_identical_on_every_cpu_setting(tmp_path):
         use_real_names(d)
         digests.append(run_pipeline(d, extra))
     assert len(digests[0]) >= 20  # vocab, pairs, lineage, split, counts, 6 checkpoints, ...
+    for extra, found in zip(settings[1:], digests[1:]):
+        assert found == digests[0], extra
+
+
+def test_a_trigram_is_byte_identical_without_avx2_or_numpys_simd(tmp_path):
+    """The k-gram's maths is the bigram's on a wider W: the same bytes under the settings
+    most likely to change them (torch's scalar kernels, numpy's baseline only)."""
+    settings = [{}, {"ATEN_CPU_CAPABILITY": "default"}]
+    optional = numpy_optional_features()
+    if optional:
+        settings.append({"NPY_DISABLE_CPU_FEATURES": " ".join(optional)})
+    digests = []
+    for i, extra in enumerate(settings):
+        d = copy_project(tmp_path / f"run{i}")
+        use_real_names(d)
+        set_params(d, model__context=2)
+        digests.append(run_pipeline(d, extra))
     for extra, found in zip(settings[1:], digests[1:]):
         assert found == digests[0], extra
