@@ -582,14 +582,21 @@ def bench_vocab(tmp, V, repeats, timeout):
         assert got in (None, V), f"asked for V = {V}, prepare found {got} symbols"
     shutil.rmtree(d)
     path.unlink()
-    r = {"V": V, "errors": errors, "time": {}, "rss": {}, "total": None}
+    heading = f"## 4. V = {V}: 50,000 synthetic names ({mb:.1f} MB; medians of {repeats})"
+    return {"V": V, **stage_summary(results, errors, repeats, heading)}
+
+
+def stage_summary(results, errors, repeats, heading):
+    """Medians and peaks of stage_runs' results, printed under `heading`: {errors, time,
+    rss, total}, total None if a stage failed."""
+    r = {"errors": errors, "time": {}, "rss": {}, "total": None}
     for s, rs in results.items():
         if s not in errors:
             r["time"][s] = median(w for w, _ in rs)
             r["rss"][s] = max(m for _, m in rs)
     if not errors:
         r["total"] = median(sum(results[s][i][0] for s in STAGES) for i in range(repeats))
-    print(f"\n## 4. V = {V}: 50,000 synthetic names ({mb:.1f} MB; medians of {repeats})")
+    print(f"\n{heading}")
     for s in STAGES:
         cell = errors.get(s) or f"{fmt_s(r['time'][s]):>9}  {r['rss'][s]:7.0f} MiB"
         print(f"  {s:<9} {cell}")
@@ -622,23 +629,11 @@ def bench_context(tmp, k, names_path, repeats, timeout):
     if V is None:
         V = len(encode(parse_names(names_path.read_bytes(), str(names_path)))[0])
     shutil.rmtree(d)
-    r = {"k": k, "V": V, "errors": errors, "time": {}, "rss": {}, "total": None}
-    for s, rs in results.items():
-        if s not in errors:
-            r["time"][s] = median(w for w, _ in rs)
-            r["rss"][s] = max(m for _, m in rs)
-    if not errors:
-        r["total"] = median(sum(results[s][i][0] for s in STAGES) for i in range(repeats))
-    print(
-        f"\n## 5. model.context = {k}: {names_path.name}, W {V**k:,}×{V} "
+    heading = (
+        f"## 5. model.context = {k}: {names_path.name}, W {V**k:,}×{V} "
         f"({V**k * V:,} weights; medians of {repeats})"
     )
-    for s in STAGES:
-        cell = errors.get(s) or f"{fmt_s(r['time'][s]):>9}  {r['rss'][s]:7.0f} MiB"
-        print(f"  {s:<9} {cell}")
-    if r["total"] is not None:
-        print(f"  {'total':<9} {fmt_s(r['total']):>9}")
-    return r
+    return {"k": k, "V": V, **stage_summary(results, errors, repeats, heading)}
 
 
 # --- summary -----------------------------------------------------------------
@@ -652,6 +647,12 @@ def stage_cell(r, s):
     if s in r.get("errors", {}):
         return r["errors"][s].replace("|", "\\|")
     return f"{fmt_s(r['time'][s])}, {r['rss'][s]:.0f} MiB"
+
+
+def stage_row(labels, r):
+    """A Markdown row: the labels, each stage's cell, and the total ('–' if a stage failed)."""
+    total = fmt_s(r["total"]) if r["total"] is not None else "–"
+    return "| " + " | ".join([*labels, *(stage_cell(r, s) for s in STAGES), total]) + " |"
 
 
 def summary(machine_line, tr, dv, sizes, vocabs, contexts):
@@ -750,9 +751,7 @@ def summary(machine_line, tr, dv, sizes, vocabs, contexts):
         print("\n| V | " + " | ".join(STAGES) + " | total |")
         print("|---:|" + "---:|" * (len(STAGES) + 1))
         for r in vocabs:
-            cells = [stage_cell(r, s) for s in STAGES]
-            total = fmt_s(r["total"]) if r["total"] is not None else "–"
-            print(f"| {r['V']:,} | " + " | ".join(cells) + f" | {total} |")
+            print(stage_row([f"{r['V']:,}"], r))
         print(
             "\n(50,000 synthetic names of 2-10 symbols drawn uniformly from V - 1 symbols; "
             "stage cells: wall time, peak RSS of the stage's process)"
@@ -761,10 +760,7 @@ def summary(machine_line, tr, dv, sizes, vocabs, contexts):
         print("\n| model.context | W | " + " | ".join(STAGES) + " | total |")
         print("|---:|---:|" + "---:|" * (len(STAGES) + 1))
         for r in contexts:
-            cells = [stage_cell(r, s) for s in STAGES]
-            total = fmt_s(r["total"]) if r["total"] is not None else "–"
-            W = f"{r['V'] ** r['k']:,}×{r['V']}"
-            print(f"| {r['k']} | {W} | " + " | ".join(cells) + f" | {total} |")
+            print(stage_row([str(r["k"]), f"{r['V'] ** r['k']:,}×{r['V']}"], r))
         print(
             "\n(names.txt, default params (200 steps); "
             "stage cells: wall time, peak RSS of the stage's process)"
