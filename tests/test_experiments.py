@@ -78,7 +78,9 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
     repo = trained_repo
     dvc(repo, "exp", "run", "--queue", "-S", "model.context=1,2", "-S", "train.reg=0.001,0.1")
     try:
-        dvc(repo, "queue", "start", "--jobs", "2")
+        # one worker, as the README says: two workers saving the same run-cache entry
+        # (the experiments of one context share their split stage) can fail one of them
+        dvc(repo, "queue", "start")
         status = wait_for_queue(repo, tasks=4)
     finally:
         dvc(repo, "queue", "stop", check=False)
