@@ -27,7 +27,7 @@ import numpy as np
 
 from bigram import artifacts, model, params
 from bigram.console import PipelineError
-from bigram.context import context_rows
+from bigram.context import advance, context_rows
 from bigram.names import BOUNDARY, encode
 from bigram.params import outside_project
 
@@ -83,12 +83,13 @@ class Model:
                 f"previous = {previous!r}: give the {self.context} symbol(s) before the next "
                 f"one, oldest first ({'.' * self.context!r} starts a name)"
             )
-        row = 0
+        table = self._distributions[1]
+        row = 0  # the name's start: k boundaries; the k symbols given then replace them all
         for symbol in previous:
             if symbol not in self._index:
                 raise self._unknown(symbol, "" if len(previous) == 1 else f" (in {previous!r})")
-            row = row * len(self.vocab) + self._index[symbol]
-        return {s: float(p) for s, p in zip(self.vocab, self._distributions[1][row])}
+            row = advance(row, self._index[symbol], len(table), len(self.vocab))
+        return {s: float(p) for s, p in zip(self.vocab, table[row])}
 
     def pairs(self, names: list[str]) -> np.ndarray:
         """The (2, N) int64 array of (previous, next) indices of every name wrapped in
