@@ -78,3 +78,23 @@ def test_exp_run_shows_changed_metrics_and_params(trained_repo):
         metrics["metrics/train.json"]["data"]["loss"] == diff["metrics/train.json"]["loss"]["new"]
     )
     assert baseline["data"]["metrics"]["metrics/train.json"]["data"]["loss"] == before["loss"]
+
+
+def test_after_a_failed_repro_dvc_checkout_brings_the_previous_outputs_back(trained_repo):
+    # DVC removes a stage's outputs before it runs the stage (outs are not `persist`, which
+    # would switch the run-cache off), so the README's recovery is checkout, not "as before".
+    repo = trained_repo
+    files = [p for p in sorted(repo.rglob("*")) if p.is_file() and ".git" not in p.parts]
+    files = [p for p in files if ".dvc" not in p.parts]
+    before = {p: p.read_bytes() for p in files}
+    text = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(text.replace("context: 1", "context: 9"))
+    failed = dvc(repo, "repro", check=False)
+    assert failed.returncode != 0
+    assert "error: params.yaml: model.context = 9" in failed.stderr
+    assert not (repo / "data/split/counts.npy").exists()  # what DVC removed, not the stage
+
+    sh(["git", "checkout", "--", "params.yaml", "metrics", "plots"], repo)
+    dvc(repo, "checkout")
+    assert {p: p.read_bytes() for p in files if p.exists()} == before
+    assert "up to date" in dvc(repo, "status").stdout
