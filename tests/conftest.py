@@ -72,6 +72,16 @@ def stage(cwd, name, check=True):
     return sh([sys.executable, "-m", f"stages.{name}"], cwd, check)
 
 
+def snapshot(d):
+    """Every output file's bytes, to compare before and after a failed run."""
+    return {
+        str(p.relative_to(d)): p.read_bytes()
+        for top in ("data", "models", "metrics", "plots")
+        for p in sorted((d / top).rglob("*"))
+        if p.is_file()
+    }
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from bigram.console import PipelineError
 from bigram.names import encode, parse_names
-from tests.conftest import dvc, env, read_json, set_params, stage
+from tests.conftest import dvc, env, read_json, set_params, snapshot, stage
 
 NAMES = "data/names.txt"
 
@@ -405,16 +405,6 @@ def run_stage(d, name, timeout=60):
         text=True,
         timeout=timeout,
     )
-
-
-def snapshot(d):
-    """Every output file's bytes, to compare before and after a failed run."""
-    return {
-        str(p.relative_to(d)): p.read_bytes()
-        for top in ("data", "models", "metrics", "plots")
-        for p in sorted((d / top).rglob("*"))
-        if p.is_file()
-    }
 
 
 def test_names_file_that_is_a_fifo_is_refused_without_hanging(project):

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from tests.conftest import STAGES, dvc, read_json, sh
+from tests.conftest import STAGES, dvc, read_json, sh, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -84,9 +84,7 @@ def test_after_a_failed_repro_dvc_checkout_brings_the_previous_outputs_back(trai
     # DVC removes a stage's outputs before it runs the stage (outs are not `persist`, which
     # would switch the run-cache off), so the README's recovery is checkout, not "as before".
     repo = trained_repo
-    files = [p for p in sorted(repo.rglob("*")) if p.is_file() and ".git" not in p.parts]
-    files = [p for p in files if ".dvc" not in p.parts]
-    before = {p: p.read_bytes() for p in files}
+    before = snapshot(repo)
     text = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(text.replace("context: 1", "context: 9"))
     failed = dvc(repo, "repro", check=False)
@@ -96,5 +94,5 @@ def test_after_a_failed_repro_dvc_checkout_brings_the_previous_outputs_back(trai
 
     sh(["git", "checkout", "--", "params.yaml", "metrics", "plots"], repo)
     dvc(repo, "checkout")
-    assert {p: p.read_bytes() for p in files if p.exists()} == before
+    assert snapshot(repo) == before
     assert "up to date" in dvc(repo, "status").stdout
