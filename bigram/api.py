@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bigram import artifacts, model, params
+from bigram import artifacts, checkpoint, model, params
 from bigram.console import PipelineError
 from bigram.context import advance, context_rows
 from bigram.names import BOUNDARY, encode
@@ -56,7 +56,7 @@ class Model:
     @property
     def context(self) -> int:
         """k, the previous symbols the model sees (model.context when it was trained)."""
-        return artifacts.context_of(self.meta["lineage"])
+        return checkpoint.context_of(self.meta["lineage"])
 
     @cached_property
     def _distributions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +157,7 @@ def load(path: str = artifacts.MODEL, rev: str | None = None) -> Model:
     missing, not in the local DVC cache, or not a checkpoint of this pipeline.
     """
     if rev is None:
-        W, meta = artifacts.read_checkpoint(path)
+        W, meta = checkpoint.read(path)
     else:
         W, meta = _parse_at(path, rev)
     W.setflags(write=False)  # a frozen Model whose W could be edited in place is not frozen
@@ -166,8 +166,7 @@ def load(path: str = artifacts.MODEL, rev: str | None = None) -> Model:
 
 def _parse_at(path: str, rev: str) -> tuple[np.ndarray, dict]:
     # Imported here: the audit module (and DVC behind it) is needed only for rev reads.
-    from bigram.audit import Source
-    from bigram.lineage import git
+    from bigram.revision import Source, git
 
     if outside_project(path):
         # Source would refuse it and then report "no such file at that revision".
@@ -184,7 +183,7 @@ def _parse_at(path: str, rev: str) -> tuple[np.ndarray, dict]:
         source = Source(rev)
     except PipelineError as e:  # worded for the command line's --rev
         raise PipelineError(str(e).replace(f"--rev {rev}:", f"rev={rev!r}:", 1)) from None
-    data = source.read(path, artifacts.CHECKPOINT_LIMIT)
+    data = source.read(path, checkpoint.LIMIT)
     if data is None:
         raise PipelineError(source.why_missing(path))
-    return artifacts.parse_checkpoint(data, f"{path} at {rev}")
+    return checkpoint.parse(data, f"{path} at {rev}")

@@ -2,6 +2,7 @@
 
     bigram lineage [--json] [--verify | --provenance] [--rev REV] CHECKPOINT
     bigram select [--json] [--model neural|count] [--by PARAM]
+    bigram check [--json] [--rev REV]
 
 The DVC stages are not here: `dvc repro` runs them (stages/).
 """
@@ -53,6 +54,17 @@ def parser() -> argparse.ArgumentParser:
         metavar="PARAM",
         help="the best for each value of this param, e.g. model.context",
     )
+    check = sub.add_parser(
+        "check",
+        help="re-run every stage of dvc.lock in a scratch copy and compare its outputs",
+        description="Re-run every stage dvc.lock records in a scratch copy (the workspace is "
+        "not written) and say for each output: identical, differs (where), or not checked "
+        "(why). Exit 0, 1 or 2 as `bigram lineage --verify`.",
+    )
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.add_argument(
+        "--rev", help="check dvc.lock as it is at this git revision or DVC experiment"
+    )
     return top
 
 
@@ -68,6 +80,10 @@ def main(argv: list[str] | None = None) -> None:
             code = lineage_command(
                 args.checkpoint, args.verify, args.json, args.rev, args.provenance
             )
+        elif args.command == "check":
+            from bigram.check import check_command
+
+            code = check_command(args.rev, args.json)
         else:
             from bigram.select import select_command
 

@@ -48,3 +48,22 @@ def code_files(entry: str, root: str | Path = ".") -> list[str]:
                 seen.add(path)
                 todo.append(path)
     return sorted(p.relative_to(root).as_posix() for p in seen)
+
+
+def blob_id(data: bytes) -> str:
+    """git's blob id of a file's content (`git hash-object`): the same for a committed
+    file and an uncommitted one, computed without git."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def code_digests(entry: str, root: str | Path = ".") -> dict[str, str]:
+    """{path: git blob id} of every file code_files(entry, root) lists: what the code
+    *is*, whatever the history around it (a shallow clone, a rebase, uncommitted work)."""
+    return {p: blob_id((Path(root) / p).read_bytes()) for p in code_files(entry, root)}
+
+
+def stage_entry(stage: str) -> str:
+    """The module a DVC stage runs (dvc.yaml's `python -m stages.<stage>`)."""
+    return f"stages/{stage}.py"

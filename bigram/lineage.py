@@ -1,100 +1,70 @@
-"""Recording lineage: what each stage consumed and produced, and the code and
-versions behind a checkpoint. The stages use it; the audit command
-(bigram.audit) reads what it records.
+"""Recording lineage: what each stage consumed and produced, and the code behind it.
+The stages use it; the audit (bigram.audit) re-derives what it records.
 
-Each record holds the stage's params and the md5 of every input and output (the
-digests dvc.lock uses). prepare and split write the chain to data/*/lineage.json,
-train stores the whole chain inside every checkpoint.
+Each record holds the stage's params, the md5 of every input and output (the digests
+dvc.lock uses) and their sha256, all of the exact bytes the stage parsed or wrote
+(never a second read of a file that could have changed in between), and the git blob
+id of every file of the stage's code. prepare and split write the chain to
+data/*/lineage.json, train stores the whole chain inside every checkpoint.
 """
 
 import platform
-import subprocess
 from importlib import metadata
 
-from bigram import artifacts
-from bigram.codedeps import code_files
+from bigram import artifacts, checkpoint
+from bigram.codedeps import code_digests, stage_entry
 from bigram.console import PipelineError
 
-TRAIN_STAGE = "stages/train.py"
 
-
-def record(stage: str, params: dict, inputs: list[str], outputs: list[str]) -> dict:
-    """One link of the chain: the stage's params, the md5 of its files (as dvc.lock
-    has them) and their sha256 (for provenance that supply-chain tools verify)."""
-    found = {p: artifacts.digests(p) for p in [*inputs, *outputs]}
+def record(
+    stage: str,
+    params: dict,
+    inputs: dict[str, bytes],
+    outputs: dict[str, bytes],
+    code: dict[str, str],
+) -> checkpoint.Link:
+    """One link of the chain, from the bytes the stage read and wrote."""
+    files = {**inputs, **outputs}
     return {
         "stage": stage,
         "params": params,
-        "inputs": {p: found[p][0] for p in inputs},
-        "outputs": {p: found[p][0] for p in outputs},
-        "sha256": {p: sha256 for p, (_, sha256) in found.items()},
+        "inputs": {p: artifacts.md5_bytes(b) for p, b in inputs.items()},
+        "outputs": {p: artifacts.md5_bytes(b) for p, b in outputs.items()},
+        "sha256": {p: artifacts.sha256_bytes(b) for p, b in files.items()},
+        "code": code,
     }
 
 
+def stage_code(stage: str, root: str = ".") -> dict[str, str]:
+    """The git blob id of every file `stage` runs (its import closure)."""
+    return code_digests(stage_entry(stage), root)
+
+
 def check_recorded(
-    chain: object, stages: tuple[str, ...], paths: list[str], lineage_file: str
-) -> list[dict]:
+    chain: object, stages: tuple[str, ...], read: dict[str, bytes], lineage_file: str
+) -> list[checkpoint.Link]:
     """The chain of `stages` read from `lineage_file`, after checking its shape and
-    refusing inputs that are not the files the previous stage recorded."""
-    problem = artifacts.check_chain(chain, stages, lineage_file)
+    refusing inputs (`read`: path -> the bytes the stage read) that are not the files
+    the previous stage recorded."""
+    problem = checkpoint.check_chain(chain, stages)
     if problem:
         raise PipelineError(
             f"{lineage_file} is not a lineage record ({problem}); run `dvc repro` to rebuild it"
         )
+    assert isinstance(chain, list)
     recorded = {p: d for r in chain for p, d in r["outputs"].items()}
-    for p in paths:
-        if artifacts.md5(p) != recorded.get(p):
+    for p, data in read.items():
+        if artifacts.md5_bytes(data) != recorded.get(p):
             raise PipelineError(
                 f"{p} is not the file recorded in {lineage_file}; run `dvc repro` to rebuild both"
             )
     return chain
 
 
-def git(*args: str) -> str | None:
-    """git's stdout, stripped, or None if git is missing or fails."""
-    try:
-        r = subprocess.run(["git", *args], capture_output=True, text=True)
-    except OSError:
-        return None
-    return r.stdout.strip() if r.returncode == 0 else None
-
-
-def train_code() -> list[str]:
-    """The files the train stage runs: what a checkpoint's code identity covers.
-    The inputs' code is covered by their digests."""
-    return code_files(TRAIN_STAGE)
-
-
-def code_identity() -> dict:
-    """The last commit that changed the train stage's code, and whether the tree
-    has changes on top of it. Not HEAD: committing dvc.lock or a README after a
-    run must not change what a rerun of the same code writes."""
-    paths = train_code()
-    commit = git("log", "-1", "--format=%H", "--", *paths)
-    if not commit:
-        return {"commit": None, "dirty": None, "reason": _why_no_commit()}
-    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--", *paths))}
-
-
-def _why_no_commit() -> str:
-    """Why there is no code commit to record, in words that are true."""
-    try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    except OSError:
-        return "git is not installed"
-    if "dubious ownership" in r.stderr or "safe.directory" in r.stderr:
-        return "git refused the repository (owned by another user; see git's safe.directory)"
-    if "not a git repository" in r.stderr:
-        return "trained outside a git repository"
-    if r.returncode != 0:
-        return "the repository has no commits"
-    return "the train stage's code was never committed"
-
-
-def versions() -> dict:
+def versions() -> dict[str, str | None]:
     """Python's minor version and the pinned libraries'. Not Python's patch
     release: it does not change a result, and would change every checkpoint's bytes."""
-    out = {"python": ".".join(platform.python_version_tuple()[:2])}
+    out: dict[str, str | None] = {"python": ".".join(platform.python_version_tuple()[:2])}
     for package in ("torch", "numpy", "safetensors", "dvc"):
         try:
             out[package] = metadata.version(package)

@@ -7,24 +7,25 @@ Specs followed: in-toto attestation v1 (spec/v1/statement.md, resource_descripto
 digest_set.md, field_types.md in github.com/in-toto/attestation) and SLSA Provenance
 v1.0 (https://slsa.dev/spec/v1.0/provenance).
 
-Build type BUILD_TYPE (v2; v1 had no "model" section, from before model.context): the
-train stage of this DVC pipeline, with the chain prepare -> split -> train that its
-checkpoint records.
+Build type BUILD_TYPE (v3; v2 named the code by one git commit, v1 had no "model"
+section): the train stage of this DVC pipeline, with the chain prepare -> split -> train
+that its checkpoint records.
 
 - subject: the one checkpoint, `name` the path it was read from (its file name if that
   path is absolute or outside the project), `digest` its sha256.
 - externalParameters: the params.yaml sections the chain recorded, as set:
   {"data": {"names"}, "split": {...}, "model": {"context"}, "train": {...}}.
 - internalParameters: {"versions": ...}, Python's minor version and the libraries'
-  versions recorded in the checkpoint (null for one that was not installed).
+  versions recorded in the checkpoint (null for one that was not installed); for a
+  schema-1 checkpoint whose code cannot be named, "codeUnidentified" says why.
 - resolvedDependencies, in chain order:
-  - the code: `name` "code", `digest` {"gitCommit"}: the last commit that changed the
-    train stage's code (not HEAD), `uri` "git+<repository>@<commit>" when the repository
-    is known. Listed only when the checkpoint records that commit with a clean tree.
-    Otherwise (uncommitted changes, or no commit) there is no code
-    descriptor, and `buildDefinition.bigram_codeUnidentified` says why (with the commit
-    the changes were on top of, if any): a consumer that ignores that extension sees no
-    identified code, never a commit that is not what ran.
+  - the code, by content: `name` "code", `digest` {"gitCommit"} of a commit whose tree
+    holds exactly the recorded code, found when the statement is made (HEAD if it does),
+    `uri` "git+<repository>@<commit>" when the repository is known; listed only if one
+    exists. Then every file of the stages' code: `name` its project path, `digest`
+    {"gitBlob"}, `annotations.bigram_usedBy` the stages that ran it. The blob ids are
+    what the checkpoint records, so they hold whatever the history (uncommitted work,
+    a shallow clone, a rebase).
   - every file of the chain by its project path: the names file (`name` equals
     externalParameters.data.names), then the artifacts prepare and split wrote, each
     with `digest` {"sha256", "md5"} (md5 as dvc.lock has it; consumers should ignore it)
@@ -43,8 +44,8 @@ import re
 import urllib.parse
 
 from bigram import artifacts
-from bigram.lineage import git
 from bigram.params import outside_project
+from bigram.revision import git
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -52,7 +53,7 @@ PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
 # by, anyone else. These two TypeURIs name this build type and builder; this docstring is
 # their documentation. Bump the version when the meaning of a field changes.
 NAMESPACE = "https://neural-bigram-pipeline.invalid"
-BUILD_TYPE = f"{NAMESPACE}/buildtypes/dvc-train/v2"
+BUILD_TYPE = f"{NAMESPACE}/buildtypes/dvc-train/v3"
 BUILDER_ID = f"{NAMESPACE}/builders/local-dvc-stage/v1"
 
 
@@ -62,25 +63,41 @@ def _subject_name(path: str) -> str:
     return os.path.basename(lexical) if outside_project(path) else lexical
 
 
-def _code(code: dict, repo_uri: str | None) -> tuple[dict | None, dict | None]:
-    """(the code's ResourceDescriptor, or None and why there is none)."""
-    commit = code["commit"]
-    if commit is not None and code["dirty"] is False:
-        descriptor = {"name": "code", "digest": {"gitCommit": commit}}
-        if repo_uri:
-            descriptor["uri"] = f"git+{repo_uri}@{commit}"
-        return descriptor, None
+def _code(meta: dict, commit: str | None, repo_uri: str | None) -> tuple[list[dict], dict]:
+    """(the code's ResourceDescriptors, internalParameters about the code)."""
+    if "code" in meta:  # schema 1: a commit, trusted only with a clean tree
+        code = meta["code"]
+        if code["commit"] is not None and code["dirty"] is False:
+            commit, files = code["commit"], []
+        else:
+            reason = code.get("reason") or "no git commit recorded"
+            if code["commit"] is not None:
+                reason = f"trained from uncommitted changes on top of {code['commit']}"
+            return [], {"codeUnidentified": reason}
+    else:
+        used: dict[tuple[str, str], list[str]] = {}
+        for link in meta["lineage"]:
+            for path, blob in link["code"].items():
+                used.setdefault((path, blob), []).append(link["stage"])
+        files = [
+            {"name": path, "digest": {"gitBlob": blob}, "annotations": {"bigram_usedBy": stages}}
+            for (path, blob), stages in sorted(used.items())
+        ]
     if commit is None:
-        return None, {"reason": code.get("reason") or "no git commit recorded"}
-    # check_meta admits a commit only with dirty true or false: here it is true.
-    reason = "trained from uncommitted changes on top of this commit"
-    return None, {"reason": reason, "gitCommit": commit}
+        return files, {}
+    descriptor: dict = {"name": "code", "digest": {"gitCommit": commit}}
+    if repo_uri:
+        descriptor["uri"] = f"git+{repo_uri}@{commit}"
+    return [descriptor, *files], {}
 
 
-def statement(path: str, data: bytes, meta: dict, repo_uri: str | None = None) -> dict:
+def statement(
+    path: str, data: bytes, meta: dict, repo_uri: str | None = None, commit: str | None = None
+) -> dict:
     """The in-toto Statement v1 with a SLSA Provenance v1 predicate for the checkpoint
-    read from `path`, with bytes `data` and metadata `meta` (as artifacts.parse_checkpoint
-    returns it, so already checked). `repo_uri`: the code's repository, if public."""
+    read from `path`, with bytes `data` and metadata `meta` (as checkpoint.parse returns
+    it, so already checked). `repo_uri`: the code's repository, if public; `commit`: a
+    commit whose tree holds exactly the recorded code (revision.commit_holding), if any."""
     chain = meta["lineage"]
     external: dict = {}
     files: list[dict] = []
@@ -96,15 +113,13 @@ def statement(path: str, data: bytes, meta: dict, repo_uri: str | None = None) -
                 if kind == "outputs":
                     descriptor["annotations"] = {"bigram_producedBy": link["stage"]}
                 files.append(descriptor)
-    code, unidentified = _code(meta["code"], repo_uri)
+    code, about_code = _code(meta, commit, repo_uri)
     build_definition = {
         "buildType": BUILD_TYPE,
         "externalParameters": external,
-        "internalParameters": {"versions": meta["versions"]},
-        "resolvedDependencies": ([code] if code else []) + files,
+        "internalParameters": {"versions": meta["versions"], **about_code},
+        "resolvedDependencies": code + files,
     }
-    if unidentified:
-        build_definition["bigram_codeUnidentified"] = unidentified
     run_details: dict = {"builder": {"id": BUILDER_ID}}
     previous = meta["previous"]
     if previous:

@@ -1,4 +1,8 @@
-"""The six DVC stages, one module each; the work is in the bigram library."""
+"""The six DVC stages, one module each; the maths is in the bigram library.
+
+prepare, split and train each have a pure derive(): from the bytes the stage read to the
+bytes it writes. main() reads, calls it and writes; `bigram lineage --verify` calls the
+same derive() in memory to re-derive a checkpoint's whole chain."""
 
 import os
 

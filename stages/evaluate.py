@@ -6,7 +6,7 @@ Reads   params.yaml, data/prepared/vocab.json, data/split/counts.npy,
 Writes  plots/eval_steps.csv, metrics/evaluate.json
 """
 
-from bigram import artifacts, fsio, params, portable
+from bigram import artifacts, checkpoint, fsio, params, portable
 from bigram.console import progress, run_stage
 from bigram.model import log_softmax, split_nlls
 
@@ -14,13 +14,13 @@ from bigram.model import log_softmax, split_nlls
 def main() -> None:
     params.load()  # no evaluate params, but a broken params.yaml must still stop the run
     vocab = artifacts.read_vocab()
-    W = artifacts.read_checkpoint(vocab=vocab)[0]
+    W = checkpoint.read(vocab=vocab)[0]
     counts = artifacts.read_counts(len(vocab), W.shape[0])
     nlls = split_nlls(counts, log_softmax(W))
     # The notebook's "loss at step 0/50/100/..." table, for every checkpoint.
     rows = []
     for path in artifacts.checkpoint_paths():
-        W, meta = artifacts.read_checkpoint(path, vocab)
+        W, meta = checkpoint.read(path, vocab)
         at = split_nlls(counts, log_softmax(W))
         rows.append(f"{meta['step']},{at['train']:.7g},{at['dev']:.7g},{at['test']:.7g}\n")
     with fsio.stage_outputs():

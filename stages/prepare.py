@@ -5,37 +5,51 @@ Writes  data/prepared/vocab.json, data/prepared/pairs.npy, data/prepared/lineage
         metrics/prepare.json
 """
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
-from bigram import artifacts, fsio, lineage, params
+import numpy as np
+
+from bigram import artifacts, checkpoint, fsio, lineage, params
+from bigram.artifacts import PAIRS, PREPARE_LINEAGE, VOCAB, json_bytes, npy_bytes
 from bigram.console import progress, run_stage
 from bigram.names import check_vocabulary, encode, parse_names
+from bigram.params import DataParams
+
+
+@dataclass(frozen=True)
+class Prepared:
+    names: int
+    vocab: list[str]
+    pairs: np.ndarray
+    chain: list[checkpoint.Link]
+    files: dict[str, bytes]  # vocab.json, pairs.npy, lineage.json
+
+
+def derive(raw: bytes, data: DataParams, code: dict[str, str]) -> Prepared:
+    """The names file's bytes -> vocabulary and bigram pairs."""
+    names = parse_names(raw, data.names)
+    vocab, pairs = encode(names)
+    check_vocabulary(len(vocab), data.names)
+    files = {VOCAB: json_bytes(vocab), PAIRS: npy_bytes(pairs)}
+    chain = [lineage.record("prepare", {"data": asdict(data)}, {data.names: raw}, files, code)]
+    files[PREPARE_LINEAGE] = json_bytes(chain)
+    return Prepared(len(names), vocab, pairs, chain, files)
 
 
 def main() -> None:
     data = params.load().data
-    names = parse_names(artifacts.read_names_file(data.names), data.names)
-    vocab, pairs = encode(names)
-    check_vocabulary(len(vocab), data.names)
+    # One read: the bytes parsed are the bytes digested into the lineage.
+    raw = artifacts.read_names_file(data.names)
+    out = derive(raw, data, lineage.stage_code("prepare"))
+    pairs = out.pairs.shape[1]
     with fsio.stage_outputs():
-        artifacts.write_json(artifacts.VOCAB, vocab)
-        artifacts.write_npy(artifacts.PAIRS, pairs)
-        artifacts.write_json(
-            artifacts.PREPARE_LINEAGE,
-            [
-                lineage.record(
-                    "prepare",
-                    {"data": asdict(data)},
-                    [data.names],
-                    [artifacts.VOCAB, artifacts.PAIRS],
-                )
-            ],
-        )
+        for path, content in out.files.items():
+            artifacts.write_bytes(path, content)
         artifacts.write_json(
             artifacts.metrics_path("prepare"),
-            {"names": len(names), "pairs": pairs.shape[1], "vocab_size": len(vocab)},
+            {"names": out.names, "pairs": pairs, "vocab_size": len(out.vocab)},
         )
-    progress("prepare", f"{len(names)} names, {pairs.shape[1]} pairs, {len(vocab)} symbols")
+    progress("prepare", f"{out.names} names, {pairs} pairs, {len(out.vocab)} symbols")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Reads   params.yaml (data, sample), the names file data.names, data/prepared/voc
 Writes  data/samples.txt, metrics/sample.json
 """
 
-from bigram import artifacts, fsio, params
+from bigram import artifacts, checkpoint, fsio, params
 from bigram.console import progress, run_stage
 from bigram.model import distributions, sample
 from bigram.names import parse_names
@@ -15,7 +15,7 @@ def main() -> None:
     settings = params.load()
     draw = settings.sample
     vocab = artifacts.read_vocab()
-    W = artifacts.read_checkpoint(vocab=vocab)[0]
+    W = checkpoint.read(vocab=vocab)[0]
     seqs = sample(distributions(W)[1], draw.count, draw.seed, draw.max_length)
     drawn = ["".join(vocab[i] for i in seq) for seq in seqs]
     path = settings.data.names

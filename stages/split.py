@@ -7,50 +7,72 @@ Writes  data/split/split.npy, data/split/counts.npy, data/split/lineage.json,
         metrics/split.json
 """
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
-from bigram import artifacts, fsio, lineage, params
-from bigram.artifacts import SPLITS
+import numpy as np
+
+from bigram import artifacts, checkpoint, fsio, lineage, params
+from bigram.artifacts import COUNTS, SPLIT, SPLIT_LINEAGE, SPLITS, json_bytes, npy_bytes
 from bigram.console import progress, run_stage
 from bigram.context import check_size
+from bigram.params import ModelParams, SplitParams
 from bigram.splitting import check_sizes, split_counts, split_pairs, units
+
+
+@dataclass(frozen=True)
+class Split:
+    sizes: dict[str, int]
+    counts: np.ndarray  # (3, V^k, V)
+    chain: list[checkpoint.Link]
+    files: dict[str, bytes]  # split.npy, counts.npy, lineage.json
+
+
+def derive(
+    vocab: list[str],
+    pairs: np.ndarray,
+    read: dict[str, bytes],
+    chain: list[checkpoint.Link],
+    split: SplitParams,
+    model: ModelParams,
+    code: dict[str, str],
+) -> Split:
+    """The seeded split of the pairs (`read`: the bytes of vocab.json and pairs.npy they
+    came from) and the k-gram counts of each split."""
+    check_size(len(vocab), model.context)
+    check_sizes(units(pairs, split.unit), split.train, split.dev, split.unit)
+    assign = split_pairs(pairs, split.seed, split.train, split.dev, split.unit)
+    counts = split_counts(pairs, assign, len(vocab), model.context)
+    sizes = {name: int(counts[i].sum()) for i, name in enumerate(SPLITS)}
+    files = {SPLIT: npy_bytes(assign), COUNTS: npy_bytes(counts)}
+    recorded = {"split": asdict(split), "model": asdict(model)}
+    chain = chain + [lineage.record("split", recorded, read, files, code)]
+    files[SPLIT_LINEAGE] = json_bytes(chain)
+    return Split(sizes, counts, chain, files)
 
 
 def main() -> None:
     settings = params.load()
     split, model = settings.split, settings.model
-    vocab = artifacts.read_vocab()
-    check_size(len(vocab), model.context)
-    pairs = artifacts.read_pairs(len(vocab))
+    read = {artifacts.VOCAB: artifacts.read_bytes(artifacts.VOCAB, artifacts.JSON_LIMIT)}
+    vocab = artifacts.parse_vocab(read[artifacts.VOCAB])
+    check_size(len(vocab), model.context)  # before reading the pairs: refused at once
+    read[artifacts.PAIRS] = artifacts.read_bytes(artifacts.PAIRS)
+    pairs = artifacts.check_pairs(
+        artifacts.load_npy(read[artifacts.PAIRS], artifacts.PAIRS), len(vocab)
+    )
     chain = lineage.check_recorded(
         artifacts.read_json(artifacts.PREPARE_LINEAGE),
         ("prepare",),
-        [artifacts.VOCAB, artifacts.PAIRS],
+        read,
         artifacts.PREPARE_LINEAGE,
     )
-    check_sizes(units(pairs, split.unit), split.train, split.dev, split.unit)
-    assign = split_pairs(pairs, split.seed, split.train, split.dev, split.unit)
-    counts = split_counts(pairs, assign, len(vocab), model.context)
-    sizes = {name: int(counts[i].sum()) for i, name in enumerate(SPLITS)}
+    out = derive(vocab, pairs, read, chain, split, model, lineage.stage_code("split"))
     with fsio.stage_outputs():
-        artifacts.write_npy(artifacts.SPLIT, assign)
-        artifacts.write_npy(artifacts.COUNTS, counts)
-        artifacts.write_json(
-            artifacts.SPLIT_LINEAGE,
-            chain
-            + [
-                lineage.record(
-                    "split",
-                    {"split": asdict(split), "model": asdict(model)},
-                    [artifacts.VOCAB, artifacts.PAIRS],
-                    [artifacts.SPLIT, artifacts.COUNTS],
-                )
-            ],
-        )
-        artifacts.write_json(artifacts.metrics_path("split"), sizes)
-    progress(
-        "split", f"by {split.unit}: " + ", ".join(f"{k} {v}" for k, v in sizes.items()) + " pairs"
-    )
+        for path, content in out.files.items():
+            artifacts.write_bytes(path, content)
+        artifacts.write_json(artifacts.metrics_path("split"), out.sizes)
+    sizes = ", ".join(f"{k} {v}" for k, v in out.sizes.items())
+    progress("split", f"by {split.unit}: {sizes} pairs")
 
 
 if __name__ == "__main__":

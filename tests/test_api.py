@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from bigram import artifacts, params
+from bigram import artifacts, checkpoint, params
 from bigram.api import Model, load
 from bigram.console import PipelineError
 from bigram.model import distributions, log_softmax, nll
@@ -63,7 +63,7 @@ def model(trained_project, monkeypatch):
 
 
 def test_load_reads_the_final_checkpoint(model):
-    W, meta = artifacts.read_checkpoint()
+    W, meta = checkpoint.read()
     assert isinstance(model, Model)
     assert model.vocab == artifacts.read_vocab() == meta["vocab"]
     assert model.W.dtype == np.float32 and model.W.shape == (21, 21)
@@ -247,7 +247,7 @@ def test_torch_weights_are_a_copy_whose_softmax_is_probabilities(model):
         expected = torch.tensor(list(model.probabilities(previous).values()), dtype=torch.float64)
         assert torch.allclose(P[i].double(), expected, rtol=0, atol=1e-6)
     t += 1  # the tensor is the caller's; the model's W is untouched
-    assert model.W.tobytes() == artifacts.read_checkpoint()[0].tobytes()
+    assert model.W.tobytes() == checkpoint.read()[0].tobytes()
 
 
 def test_import_works_anywhere_without_torch_or_dvc(tmp_path):

@@ -11,6 +11,12 @@ import yaml
 
 from tests.conftest import ROOT, dvc, sh
 
+
+def dvc_deps(stage):
+    deps = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    return [d for d in deps if d.endswith(".py")]
+
+
 MODEL = "models/model.safetensors"
 
 
@@ -44,8 +50,12 @@ def test_checkpoints_are_self_describing(trained):
     assert meta["lineage"][1]["params"]["split"]["seed"] == 42
     assert meta["lineage"][2]["params"]["train"]["lr"] == 50
     assert meta["step"] == 200
-    head = sh(["git", "rev-parse", "HEAD~1"], trained).stdout.strip()  # the code's commit
-    assert meta["code"] == {"commit": head, "dirty": False}
+    assert meta["schema"] == 2 and "code" not in meta  # the code is in each record
+    for link in meta["lineage"]:  # each file of the stage's code by git's own blob id
+        assert link["code"] == {
+            path: sh(["git", "rev-parse", f"HEAD:{path}"], trained).stdout.strip()
+            for path in dvc_deps(link["stage"])
+        }
     assert set(meta["versions"]) == {"python", "torch", "numpy", "safetensors", "dvc"}
     steps = sorted(p.name for p in (trained / "models/checkpoints").iterdir())
     assert steps == [f"step_{s:06d}.safetensors" for s in (0, 50, 100, 150, 200)]
@@ -109,21 +119,53 @@ def test_verify_catches_altered_bytes(trained):
     (trained / MODEL).write_bytes(bytes(data))
     assert_disagrees(
         lineage(trained, "--verify", MODEL),
-        r"W differs from retraining the recorded inputs and params",
+        r"(?m)^train: models/model.safetensors is not the checkpoint re-derived from "
+        r"data/names.txt at step 200: 1 of 21 rows of W differ, at most 16,777,216 ulps "
+        r"\(row 'z'\)$",  # the exponent's lowest bit of the last float: 2**24 float32 steps
         r"but dvc.lock \(train\) records \w+ for models/model.safetensors",
         r"but models/checkpoints/step_000200.safetensors in the workspace has md5",
     )
 
 
-def test_verify_catches_a_checkpoint_from_a_dirty_tree(trained):
-    with open(trained / "stages/train.py", "a") as f:
+def test_uncommitted_code_verifies_and_a_later_edit_is_named_exactly(trained):
+    with open(trained / "bigram/training.py", "a") as f:
         f.write("# an uncommitted edit\n")
     dvc(trained, "repro")
-    meta = json.loads(lineage(trained, "--json", MODEL).stdout)
-    assert meta["code"]["dirty"] is True
+    r = lineage(trained, "--verify", MODEL)  # the workspace holds the code that ran
+    assert r.returncode == 0, r.stdout
+    assert "the checkpoint at step 200, bit-identical" in r.stdout
+    sh(["git", "checkout", "--", "bigram/training.py"], trained)
     assert_disagrees(
-        lineage(trained, "--verify", MODEL), r"^code: trained from uncommitted changes"
+        lineage(trained, "--verify", MODEL),
+        r"(?m)^code: bigram/training.py in the workspace \(blob \w{12}\) is not the code the "
+        r"train stage ran \(blob \w{12}\); run `dvc repro`$",
+        r"(?m)^not re-derived: this audit runs other code than the train stage that made the "
+        r"checkpoint \(bigram/training.py differs\); no commit in this repository holds it$",
     )
+    assert lineage(trained, "--verify", MODEL).stdout.count("code: ") == 1  # that file only
+
+
+def test_an_experiment_on_uncommitted_code_verifies_at_its_rev(trained):
+    with open(trained / "stages/train.py", "a") as f:
+        f.write("# an uncommitted edit\n")
+    out = dvc(trained, "exp", "run", "-S", "train.lr=10").stdout
+    exp = re.search(r"Ran experiment\(s\): (\S+)", out).group(1)
+    sh(["git", "checkout", "--", "."], trained)
+    dvc(trained, "checkout")
+    r = lineage(trained, "--verify", "--rev", exp, MODEL)
+    # the experiment's commit holds the code that ran, but this audit runs the committed one
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert re.search(
+        r"(?m)^not re-derived: this audit runs other code than the train stage that made the "
+        r"checkpoint \(stages/train.py differs\); verify from a checkout of commit \w{12}, "
+        r"which holds it$",
+        r.stdout,
+    )
+    assert "bit-identical" not in r.stdout
+    dvc(trained, "exp", "apply", exp)  # the experiment's code in the workspace: all of it proven
+    r = lineage(trained, "--verify", "--rev", exp, MODEL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "the checkpoint at step 200, bit-identical" in r.stdout
 
 
 def test_verify_at_a_revision_and_an_experiment(trained):
@@ -147,7 +189,7 @@ def test_a_trigram_experiment_verifies_and_a_forged_context_is_caught(trained):
     dvc(trained, "exp", "run", "-S", "model.context=2")
     r = lineage(trained, "--verify", MODEL)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "retrained W is bit-identical" in r.stdout
+    assert "the checkpoint at step 200, bit-identical" in r.stdout
     shown = json.loads(lineage(trained, "--json", MODEL).stdout)
     assert shown["lineage"][1]["params"]["model"] == {"context": 2}
     # params.yaml back to the bigram: the recorded context no longer agrees

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bigram import artifacts
 from bigram.console import PipelineError
 from bigram.names import encode, parse_names
 from tests.conftest import dvc, env, read_json, set_params, snapshot, stage
@@ -178,7 +180,7 @@ def test_truncated_checkpoint(trained):
     model.write_bytes(model.read_bytes()[:300])
     line = error_line(stage(trained, "evaluate", check=False))
     assert line.startswith("models/model.safetensors is not a checkpoint of this pipeline (")
-    assert line.endswith("); run `dvc repro -f train` to rebuild it")
+    assert line.endswith("); run `dvc repro` to rebuild it")
 
 
 def test_checkpoint_trained_on_another_vocabulary(trained, tmp_path):
@@ -215,12 +217,12 @@ def test_pickle_renamed_as_checkpoint_is_refused_and_never_runs(trained, tmp_pat
         (
             lambda v: v[1:],
             "data/prepared/vocab.json is not a vocabulary (a JSON list of distinct "
-            "characters, '.' first); run `dvc repro -f prepare` to rebuild it",
+            "characters, '.' first); run `dvc repro` to rebuild it",
         ),
         (
             lambda v: v[:-1],
             "data/prepared/pairs.npy does not match data/prepared/vocab.json; "
-            "run `dvc repro -f prepare` to rebuild both",
+            "run `dvc repro` to rebuild both",
         ),
         (None, "data/prepared/vocab.json is not valid JSON; run `dvc repro` to rebuild it"),
     ],
@@ -375,8 +377,8 @@ def test_a_foreign_safetensors_file_is_refused_in_one_line(trained, tmp_path):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        ('[{"stage": "x"}]', "a record is not {stage, params, inputs, outputs, sha256}"),
-        ("[1]", "a record is not {stage, params, inputs, outputs, sha256}"),
+        ('[{"stage": "x"}]', "a record is not {stage, params, inputs, outputs, sha256, code}"),
+        ("[1]", "a record is not {stage, params, inputs, outputs, sha256, code}"),
         ('{"a": 1}', "not a list of the prepare records"),
         ("[" * 100_000 + "]" * 100_000, None),  # nested 100,000 deep: not a RecursionError
     ],
@@ -542,7 +544,7 @@ def test_forged_counts_that_overflow_are_refused_in_one_line(trained):
     np.save(trained / "data/split/counts.npy", counts)
     for name in ("evaluate", "compare"):
         assert error_line(run_stage(trained, name)) == (
-            "data/split/counts.npy counts more than 2**53 pairs; run `dvc repro -f split`"
+            "data/split/counts.npy counts more than 2**53 pairs; run `dvc repro` to rebuild it"
         )
 
 
@@ -692,11 +694,11 @@ def test_a_vocabulary_too_large_for_the_memory_budget_is_refused_up_front(projec
 
 def forge(trained, edit, name="forged.safetensors"):
     """A copy of the model whose metadata `edit` has changed, written without checks."""
-    from bigram import artifacts
+    from bigram import checkpoint
 
-    W, meta = artifacts.parse_checkpoint((trained / MODEL).read_bytes(), MODEL)
+    W, meta = checkpoint.parse((trained / MODEL).read_bytes(), MODEL)
     edit(meta)
-    (trained / name).write_bytes(artifacts.checkpoint_bytes(W, meta))
+    (trained / name).write_bytes(checkpoint.to_bytes(W, meta))
     return name
 
 
@@ -721,16 +723,19 @@ def set_train(key, value):
 @pytest.mark.parametrize(
     "edit, problem",
     [
-        (lambda m: m["code"].update(commit=12345), "its code record is not {commit, dirty}"),
+        (
+            lambda m: m["lineage"][2]["code"].update({"stages/train.py": 12345}),
+            "lineage: the train code is not paths with git blob ids",
+        ),
         (
             lambda m: m["previous"].update(path=["a", "b"]),
             "its previous checkpoint is not a checkpoint path with its md5 and sha256",
         ),
-        (set_train("lr", "fast"), "lineage: train.lr = 'fast' not allowed"),
+        (set_train("lr", "fast"), "lineage: train.lr = 'fast' is not allowed"),
         (lambda m: m.update(step=10**13), "its step is not an integer from 0 to train.steps"),
         (
             lambda m: m.update(step=5 * 10**7) or set_train("steps", 5 * 10**7)(m),
-            "lineage: train.steps = 50000000 not allowed",
+            "lineage: train.steps = 50000000 is not allowed",
         ),
         (
             lambda m: m["lineage"][0]["inputs"].update({"x": 1}),
@@ -787,7 +792,8 @@ def test_a_checkpoint_whose_train_record_omits_the_counts_is_refused(trained):
 
 def test_a_lineage_record_whose_stage_is_a_list_is_one_line(trained):
     (trained / "data/prepared/lineage.json").write_text(
-        '[{"stage": ["prepare"], "params": {}, "inputs": {}, "outputs": {}, "sha256": {}}]'
+        '[{"stage": ["prepare"], "params": {}, "inputs": {}, "outputs": {}, "sha256": {}, '
+        '"code": {}}]'
     )
     assert error_line(run_stage(trained, "split")) == (
         "data/prepared/lineage.json is not a lineage record (unknown stage \"['prepare']\"); "
@@ -800,12 +806,20 @@ def test_an_npy_header_claiming_terabytes_is_refused_unread(trained):
     data = path.read_bytes()
     header_end = data.index(b"\n") + 1
     forged = data[:header_end].replace(b"(3, 21, 21)", b"(3, 999999, 999999)")
-    path.write_bytes(forged + data[header_end:])
+    with pytest.raises(PipelineError, match=r"^data/split/counts.npy is not a valid .npy array"):
+        artifacts.load_npy(forged + data[header_end:], "data/split/counts.npy")
+    path.write_bytes(forged + data[header_end:])  # the stage reads it bounded, then refuses it
     assert error_line(run_stage(trained, "train")) == (
-        "data/split/counts.npy is not a valid .npy array; run `dvc repro` to rebuild it"
+        "data/split/counts.npy is not the file recorded in data/split/lineage.json; "
+        "run `dvc repro` to rebuild both"
     )
 
 
-def test_a_commit_without_its_dirtiness_is_refused(trained):
-    name = forge(trained, lambda m: m["code"].update(commit="a" * 40, dirty=None))
-    assert "its code record is not {commit, dirty}" in error_line(bigram(trained, name))
+def test_a_schema_1_commit_without_its_dirtiness_is_refused():
+    from bigram import checkpoint
+
+    old = Path(__file__).parent / "data/checkpoint-schema1.safetensors"
+    W, meta = checkpoint.read(str(old))
+    meta["code"].update(commit="a" * 40, dirty=None)
+    with pytest.raises(PipelineError, match=r"its code record is not \{commit, dirty\}"):
+        checkpoint.parse(checkpoint.to_bytes(W, meta), "old.safetensors")

@@ -5,9 +5,9 @@ import textwrap
 import pytest
 import yaml
 
-from bigram.codedeps import code_files
-from bigram.lineage import train_code
-from tests.conftest import ROOT
+from bigram.codedeps import blob_id, code_files
+from bigram.lineage import stage_code
+from tests.conftest import ROOT, sh
 
 
 def dvc_stages():
@@ -22,9 +22,20 @@ def test_each_stage_depends_on_exactly_the_code_it_imports(name):
     assert declared == set(code_files(f"stages/{name}.py", ROOT))
 
 
-def test_the_checkpoints_code_identity_covers_the_train_stages_deps(monkeypatch):
+@pytest.mark.parametrize("name", ["prepare", "split", "train"])
+def test_a_records_code_covers_the_stages_deps_by_git_blob_id(monkeypatch, name):
     monkeypatch.chdir(ROOT)
-    assert set(train_code()) == {d for d in dvc_stages()["train"]["deps"] if d.endswith(".py")}
+    code = stage_code(name)
+    assert set(code) == {d for d in dvc_stages()[name]["deps"] if d.endswith(".py")}
+    # the id git itself gives the content, committed or not
+    path = f"stages/{name}.py"
+    assert code[path] == sh(["git", "hash-object", path], ROOT).stdout.strip()
+
+
+@pytest.mark.parametrize("content", [b"", b"x = 1\n", bytes(range(256)) * 40])
+def test_blob_id_is_gits(tmp_path, content):
+    (tmp_path / "f").write_bytes(content)
+    assert blob_id(content) == sh(["git", "hash-object", "f"], tmp_path).stdout.strip()
 
 
 def test_editing_a_tool_reruns_no_stage():

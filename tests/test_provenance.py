@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bigram import artifacts, provenance
+from bigram import artifacts, checkpoint, provenance
 from tests.conftest import commit_all, env, init_git, sh
 
 MODEL = "models/model.safetensors"
@@ -223,17 +223,27 @@ def problems(statement, data):
 
 def read(project, path=MODEL):
     data = (project / path).read_bytes()
-    W, meta = artifacts.parse_checkpoint(data, path)
+    W, meta = checkpoint.parse(data, path)
     return data, W, meta
 
 
-def forged(project, code, path=MODEL):
-    """The checkpoint's bytes and metadata with another code record (as train would
-    have written them from a git checkout)."""
-    _, W, meta = read(project, path)
-    meta = {**meta, "code": code}
-    data = artifacts.checkpoint_bytes(W, meta)
-    return data, artifacts.parse_checkpoint(data, path)[1]
+SCHEMA1 = Path(__file__).parent / "data/checkpoint-schema1.safetensors"
+
+
+def schema1(code):
+    """A checkpoint of the first format (code named by a commit) with this code record."""
+    W, meta = checkpoint.read(str(SCHEMA1))
+    data = checkpoint.to_bytes(W, {**meta, "code": code})
+    return data, checkpoint.parse(data, MODEL)[1]
+
+
+def recorded_code(meta):
+    return {p: b for link in meta["lineage"] for p, b in link["code"].items()}
+
+
+def files_of(statement):
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    return [d for d in deps if "sha256" in d["digest"]]
 
 
 def dependency(statement, name):
@@ -348,8 +358,15 @@ def test_params_files_and_versions_are_those_the_checkpoint_recorded(model):
     assert bd["internalParameters"] == {"versions": meta["versions"]}
     names = bd["externalParameters"]["data"]["names"]
     expected = [names, artifacts.PAIRS, artifacts.VOCAB, artifacts.COUNTS, artifacts.SPLIT]
-    assert [d["name"] for d in bd["resolvedDependencies"]] == expected
-    for d in bd["resolvedDependencies"]:
+    assert [d["name"] for d in files_of(s)] == expected
+    code = [d for d in bd["resolvedDependencies"] if "gitBlob" in d["digest"]]
+    assert {d["name"]: d["digest"]["gitBlob"] for d in code} == recorded_code(meta)
+    assert len(code) + len(expected) == len(bd["resolvedDependencies"])  # nothing else
+    train_only = dependency(s, "stages/train.py")["annotations"]
+    assert train_only == {"bigram_usedBy": ["train"]}
+    shared = dependency(s, "bigram/console.py")["annotations"]
+    assert shared == {"bigram_usedBy": ["prepare", "split", "train"]}
+    for d in files_of(s):
         md5 = next(
             link[k][d["name"]]
             for link in chain
@@ -368,6 +385,12 @@ def test_the_digests_are_of_the_files(trained_project, model):
     s = provenance.statement(MODEL, data, meta)
     for d in s["predicate"]["buildDefinition"]["resolvedDependencies"]:
         content = (trained_project / d["name"]).read_bytes()
+        if "gitBlob" in d["digest"]:  # git's own id of the content
+            assert (
+                d["digest"]["gitBlob"]
+                == sh(["git", "hash-object", d["name"]], trained_project).stdout.strip()
+            )
+            continue
         assert d["digest"]["sha256"] == hashlib.sha256(content).hexdigest()
         assert d["digest"]["md5"] == hashlib.md5(content).hexdigest()
     (previous,) = s["predicate"]["runDetails"]["byproducts"]
@@ -384,46 +407,53 @@ def test_the_first_checkpoint_has_no_byproducts(trained_project):
     assert "byproducts" not in s["predicate"]["runDetails"]
 
 
-def test_no_commit_is_said_and_no_code_is_claimed(model):
-    data, meta = model
-    assert meta["code"]["commit"] is None  # the stages ran outside git
+def test_without_a_commit_the_code_is_still_named_by_content(model):
+    data, meta = model  # the stages ran outside git: no commit holds the code
     s = provenance.statement(MODEL, data, meta, "https://example.com/o/r.git")
     bd = s["predicate"]["buildDefinition"]
     assert not [d for d in bd["resolvedDependencies"] if "gitCommit" in d["digest"]]
-    assert bd["bigram_codeUnidentified"] == {"reason": meta["code"]["reason"]}
+    assert "example.com" not in json.dumps(s)
+    assert dependency(s, "stages/train.py")["digest"] == {
+        "gitBlob": meta["lineage"][2]["code"]["stages/train.py"]
+    }
+    assert set(bd) == {
+        "buildType",
+        "externalParameters",
+        "internalParameters",
+        "resolvedDependencies",
+    }  # no field outside SLSA's schema
 
 
-def test_a_clean_commit_is_a_git_dependency(trained_project):
+def test_a_commit_holding_the_code_is_a_git_dependency(model):
+    data, meta = model
     commit = "a" * 40
-    data, meta = forged(trained_project, {"commit": commit, "dirty": False})
-    s = provenance.statement(MODEL, data, meta, "https://example.com/o/r.git")
+    s = provenance.statement(MODEL, data, meta, "https://example.com/o/r.git", commit)
     assert problems(s, data) == []
     assert dependency(s, "code") == {
         "name": "code",
         "uri": f"git+https://example.com/o/r.git@{commit}",
         "digest": {"gitCommit": commit},
     }
-    assert "bigram_codeUnidentified" not in s["predicate"]["buildDefinition"]
-    bare = provenance.statement(MODEL, data, meta)
+    bare = provenance.statement(MODEL, data, meta, commit=commit)
     assert problems(bare, data) == []
     assert dependency(bare, "code") == {"name": "code", "digest": {"gitCommit": commit}}
 
 
-@pytest.mark.parametrize(
-    "dirty, reason",
-    [
-        (True, "trained from uncommitted changes on top of this commit"),
-    ],
-)
-def test_a_dirty_tree_never_claims_its_commit(trained_project, dirty, reason):
+def test_a_schema_1_checkpoint_names_a_clean_commit_and_says_why_not_a_dirty_one():
     commit = "b" * 40
-    data, meta = forged(trained_project, {"commit": commit, "dirty": dirty})
+    data, meta = schema1({"commit": commit, "dirty": False})
+    s = provenance.statement(MODEL, data, meta, "https://example.com/o/r.git")
+    assert problems(s, data) == []
+    assert dependency(s, "code")["digest"] == {"gitCommit": commit}
+    data, meta = schema1({"commit": commit, "dirty": True})
     s = provenance.statement(MODEL, data, meta, "https://example.com/o/r.git")
     assert problems(s, data) == []
     bd = s["predicate"]["buildDefinition"]
     assert all(d.get("name") != "code" for d in bd["resolvedDependencies"])
     assert "example.com" not in json.dumps(s)
-    assert bd["bigram_codeUnidentified"] == {"reason": reason, "gitCommit": commit}
+    assert bd["internalParameters"]["codeUnidentified"] == (
+        f"trained from uncommitted changes on top of {commit}"
+    )
 
 
 def test_no_machine_path_or_time_in_the_statement(trained_project, model):
@@ -491,12 +521,12 @@ def test_the_command_reads_a_revision_and_publishes_the_remote(trained_project):
     init_git(repo)
     commit_all(repo, "a run")
     sh(["git", "remote", "add", "origin", "https://bot:s3cret@example.com/o/r.git"], repo)
-    commit = sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()
-    data, meta = forged(repo, {"commit": commit, "dirty": False})
-    forged_path = "models/forged.safetensors"
+    data = (repo / MODEL).read_bytes()
+    forged_path = "models/copy.safetensors"
     (repo / forged_path).write_bytes(data)
     sh(["git", "add", forged_path], repo)
-    sh(["git", "commit", "-qm", "forged"], repo)
+    sh(["git", "commit", "-qm", "a copy"], repo)
+    commit = sh(["git", "rev-parse", "HEAD"], repo).stdout.strip()  # it holds the code
     (repo / forged_path).write_bytes(b"changed after the commit")
     r = bigram(repo, "lineage", "--provenance", "--rev", "HEAD", forged_path)
     assert r.returncode == 0, r.stderr

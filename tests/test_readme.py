@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import REAL_NAMES, ROOT, env
 
-FLOWS = ["first-run", "own-list", "experiment", "sweep", "audit", "provenance"]
+FLOWS = ["first-run", "own-list", "experiment", "sweep", "audit", "check", "provenance"]
 HEX = re.compile(r"\b[0-9a-f]{7,64}\b")
 EXP_NAME = re.compile(r"\[[a-z]+-[a-z]+\]")  # DVC's random experiment names, e.g. [molar-pupa]
 

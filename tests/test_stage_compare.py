@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bigram import artifacts
+from bigram import artifacts, checkpoint
 from bigram.comparison import compare
 from tests.conftest import read_json
 
@@ -10,7 +10,7 @@ from tests.conftest import read_json
 def test_compare_writes_the_comparison_of_the_model_and_the_counts(trained_project, monkeypatch):
     monkeypatch.chdir(trained_project)
     counts = np.load(artifacts.COUNTS)
-    expected, *_ = compare(counts, artifacts.read_checkpoint()[0], 1, "train")
+    expected, *_ = compare(counts, checkpoint.read()[0], 1, "train")
     assert read_json(artifacts.metrics_path("compare")) == expected
     V = counts.shape[1]
     rows = open(artifacts.BIGRAMS).read().splitlines()

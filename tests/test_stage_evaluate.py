@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from bigram import artifacts
+from bigram import artifacts, checkpoint
 from bigram.model import log_softmax, split_nlls
 from tests.conftest import read_json
 
@@ -13,14 +13,14 @@ def test_evaluate_scores_the_model_and_each_checkpoint(trained_project, monkeypa
     monkeypatch.chdir(trained_project)
     counts = np.load(artifacts.COUNTS)
     metrics = read_json(artifacts.metrics_path("evaluate"))
-    expected = split_nlls(counts, log_softmax(artifacts.read_checkpoint()[0]))
+    expected = split_nlls(counts, log_softmax(checkpoint.read()[0]))
     assert {k: v["nll"] for k, v in metrics.items()} == expected
     for v in metrics.values():
         assert v["perplexity"] == pytest_approx(math.exp(v["nll"]))
     rows = open(artifacts.EVAL_STEPS).read().splitlines()
     assert rows[0] == "step,train,dev,test"
     for row, path in zip(rows[1:], artifacts.checkpoint_paths(), strict=True):
-        W, meta = artifacts.read_checkpoint(path)
+        W, meta = checkpoint.read(path)
         at = split_nlls(counts, log_softmax(W))
         assert row == f"{meta['step']},{at['train']:.7g},{at['dev']:.7g},{at['test']:.7g}"
     # Training lowers the train NLL (on 20 names dev and test may rise: 13 pairs each).

@@ -21,3 +21,26 @@ def test_prepare_writes_the_encoded_names_and_records_the_names_file(trained_pro
     (link,) = read_json(d / "data/prepared/lineage.json")
     names_md5 = hashlib.md5((d / "data/names.txt").read_bytes()).hexdigest()
     assert link["stage"] == "prepare" and link["inputs"] == {"data/names.txt": names_md5}
+
+
+def test_a_names_file_edited_while_prepare_runs_is_never_recorded_as_used(
+    trained_project, monkeypatch
+):
+    from stages import prepare
+
+    d = trained_project
+    monkeypatch.chdir(d)
+    used = (d / "data/names.txt").read_bytes()
+    parse = prepare.parse_names
+
+    def parse_then_edit(data, source):
+        names = parse(data, source)
+        (d / "data/names.txt").write_text("zelda\n")  # edited after the stage read it
+        return names
+
+    monkeypatch.setattr(prepare, "parse_names", parse_then_edit)
+    prepare.main()
+    (link,) = read_json(d / "data/prepared/lineage.json")
+    assert link["inputs"] == {"data/names.txt": hashlib.md5(used).hexdigest()}
+    assert link["sha256"]["data/names.txt"] == hashlib.sha256(used).hexdigest()
+    assert read_json(d / "data/prepared/vocab.json") == encode(NOTEBOOK_NAMES)[0]

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from bigram import artifacts
+from bigram import artifacts, checkpoint
 from bigram.params import TrainParams
 from bigram.training import fit
 from tests.conftest import read_json
@@ -12,7 +12,7 @@ def test_train_writes_checkpoints_the_model_and_the_curve(trained_project, monke
     monkeypatch.chdir(trained_project)
     steps = [int(p[-18:-12]) for p in artifacts.checkpoint_paths()]
     assert steps == [0, 50, 100, 150, 200]
-    W, meta = artifacts.read_checkpoint()
+    W, meta = checkpoint.read()
     assert meta["step"] == 200
     assert open(artifacts.MODEL, "rb").read() == open(artifacts.checkpoint_path(200), "rb").read()
     counts = np.load(artifacts.COUNTS)[0]
