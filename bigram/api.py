@@ -2,7 +2,7 @@
 
     from bigram.api import load
 
-    model = load("models/model.safetensors")   # or load(rev="v1") for a git rev / experiment
+    model = load("models/model.safetensors")   # or load(rev="HEAD") for a git rev / experiment
     model.vocab, model.W, model.meta           # symbols, the V^k×V weights, the lineage
     model.context                              # k, the symbols it sees (1: the bigram)
     model.probabilities(".")                   # P(first symbol of a name), for k = 1

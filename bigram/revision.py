@@ -146,7 +146,8 @@ class Source:
                 return fsio.read_bounded(path, limit, "")
             import dvc.api
 
-            with dvc.api.open(path, rev=self.commit, mode="rb") as f:
+            # At a revision DVC reads from git's top, so a project in a subfolder is prefixed.
+            with dvc.api.open(self.prefix + path, rev=self.commit, mode="rb") as f:
                 data = f.read(limit + 1)
             return data if len(data) <= limit else None
         except Exception:  # missing, not a file, over the limit, not in the cache: not read

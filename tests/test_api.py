@@ -27,7 +27,7 @@ HEADING = "## Using the model from Python"
 EXAMPLE = """\
 from bigram.api import load
 
-model = load("models/model.safetensors")  # or load(rev="v1"): at a git revision or experiment
+model = load("models/model.safetensors")  # or load(rev="HEAD"): at a git revision or experiment
 print(model.vocab[:4], model.W.shape, model.meta["step"])
 p = model.probabilities(".")  # P(first letter of a name)
 print(max(p, key=p.get), round(p["e"], 3))

@@ -1,9 +1,13 @@
 """bigram.cli: one console command whose subcommands are the tools."""
 
+import shutil
 import subprocess
 import sys
 import tomllib
 
+import pytest
+
+from bigram.cli import main
 from tests.conftest import ROOT, env
 
 
@@ -58,3 +62,28 @@ def test_a_missing_checkpoint_is_one_line(tmp_path):
         "error: nope.safetensors: not found in the workspace; if it is a DVC output, "
         "`dvc checkout` or `dvc pull` restores it"
     ]
+
+
+def test_a_schema_1_checkpoint_is_shown_and_verify_says_what_would_verify_it(
+    tmp_path, monkeypatch, capsys
+):
+    shutil.copy(ROOT / "tests/data/checkpoint-schema1.safetensors", tmp_path / "old.safetensors")
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(tmp_path)
+    main(["lineage", "old.safetensors"])
+    shown = capsys.readouterr().out
+    assert "(schema 1)" in shown and "code git 54563242b5d6 (clean)" in shown
+    with pytest.raises(SystemExit) as e:
+        main(["lineage", "--verify", "old.safetensors"])
+    assert e.value.code == 2
+    assert capsys.readouterr().out.strip() == (
+        "not checked: old.safetensors was written by checkpoint schema 1 (code commit "
+        "54563242b5d6); this code writes schema 2 and cannot re-derive it: check out the code "
+        "that made it (`git worktree add ../v1 54563242b5d6`) and run `bigram lineage --verify` "
+        "there"
+    )
+
+
+def test_check_has_help():
+    r = bigram("check", "--help")
+    assert r.returncode == 0 and "--rev" in r.stdout and "--json" in r.stdout
