@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bigram import artifacts, checkpoint, model, params
+from bigram import artifacts, checkpoint, lineage, model, params
 from bigram.console import PipelineError
 from bigram.context import advance, context_rows
 from bigram.names import BOUNDARY, encode
@@ -56,7 +56,7 @@ class Model:
     @property
     def context(self) -> int:
         """k, the previous symbols the model sees (model.context when it was trained)."""
-        return checkpoint.context_of(self.meta["lineage"])
+        return lineage.context_of(self.meta["lineage"])
 
     @cached_property
     def _distributions(self) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +137,16 @@ class Model:
 
     def torch_weights(self) -> "torch.Tensor":
         """W as a new float32 torch tensor (a copy: W itself stays read-only), e.g. to
-        continue the lecture's training with `.requires_grad_()`."""
-        import torch
+        continue the lecture's training with `.requires_grad_()`. torch is not needed for
+        anything else: without it this raises PipelineError saying how to install it."""
+        try:
+            import torch
+        except ImportError:
+            raise PipelineError(
+                "torch_weights() needs torch, which is not installed: `pip install "
+                "neural-bigram-pipeline[torch]` (on a CPU-only machine, first the CPU wheel: "
+                "`pip install torch --index-url https://download.pytorch.org/whl/cpu`)"
+            ) from None
 
         return torch.from_numpy(self.W.copy())
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import bigram
-from bigram import artifacts, checkpoint, differ, fsio, params
+from bigram import artifacts, checkpoint, differ, environment, fsio, lineage, params
 from bigram.codedeps import code_digests, code_files, stage_entry
 from bigram.console import PipelineError
 from bigram.revision import Source, commit_holding, lock_stages
@@ -245,7 +245,7 @@ class Audit:
                 now = f"blob {found[path][:12]}" if found[path] else "no such file"
                 self.problems.append(
                     f"code: {path} {self.src.label} ({now}) is not the code the "
-                    f"{', '.join(s for s in checkpoint.STAGES if s in differs)} stage ran "
+                    f"{', '.join(s for s in lineage.STAGES if s in differs)} stage ran "
                     f"(blob {recorded[path][:12]}); run `dvc repro`"
                 )
 
@@ -287,6 +287,13 @@ class Audit:
         except PipelineError as e:
             self.not_made.append(f"not re-derived: the recorded params are not this code's ({e})")
             return
+        pinned = self.src.read(environment.PINS_FILE, params.PARAMS_LIMIT)
+        try:
+            text = pinned.decode() if pinned is not None else None
+            versions = environment.declared("train", root, environment.pins(text=text or ""))
+        except (PipelineError, UnicodeDecodeError) as e:
+            self.not_made.append(f"not re-derived: the pinned versions {self.src.label}: {e}")
+            return
         names = data.names
         raw = self.src.read(names, artifacts.NAMES_LIMIT)
         if raw is None:
@@ -322,7 +329,7 @@ class Audit:
                 cut.chain,
                 train,
                 chain[2]["code"],
-                self.meta["versions"],  # recorded, not re-derived: said in the summary
+                versions,
                 lambda path, data: saved.update({path: data}),
                 until=self.meta["step"],
             )
@@ -343,8 +350,8 @@ class Audit:
     def same(
         self,
         stage: str,
-        again: checkpoint.Link,
-        recorded: checkpoint.Link,
+        again: lineage.Link,
+        recorded: lineage.Link,
         files: dict[str, bytes],
         vocab: list[str],
     ) -> bool:
@@ -379,10 +386,7 @@ class Audit:
         if self.not_made:
             made += f"; {len(self.not_made)} could not be made"
         if self.rederived and self.rederived[-1].startswith("the checkpoint"):
-            made += (
-                f"; re-derived from {names}: {', '.join(self.rederived)}, bit-identical "
-                "(its versions are as recorded)"
-            )
+            made += f"; re-derived from {names}: {', '.join(self.rederived)}, bit-identical"
         else:
             made += "; the chain was not re-derived"
         return f"verified {self.path} {self.src.label}: {made}"

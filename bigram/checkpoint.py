@@ -1,5 +1,6 @@
-"""The checkpoint format and the lineage records it carries: written, parsed and checked
-here only. A checkpoint is untrusted data: every field is checked before any is used.
+"""The checkpoint format: written, parsed and checked here only (the lineage records
+it carries are bigram.lineage's). A checkpoint is untrusted data: every field is
+checked before any is used.
 
 A checkpoint is a safetensors file: W (float32, V^k×V) and one metadata key, "pipeline",
 a JSON object. Schema 2 (this code writes it):
@@ -10,12 +11,14 @@ a JSON object. Schema 2 (this code writes it):
               {stage, params, inputs, outputs, sha256, code}: the params sections the
               stage read, the md5 of every file it read and wrote (as dvc.lock has them),
               their sha256, and the git blob id of every file of the stage's code
-    versions  Python's minor version and the libraries' versions
+    versions  the pinned versions of the libraries the train stage imports (pyproject.toml's
+              [tool.bigram.pins]): what the project declares, not what is installed
     step, loss, ce, reg    the step W was saved at and its loss = ce + reg
     previous  the checkpoint saved before this one ({path, md5, sha256}), null at step 0
 
-Schema 1 (before 2026-12) had no "schema" key, no "code" in the records, and a top-level
-"code": {commit, dirty} that depended on git history. It is still read and shown.
+Schema 1 (before 2026-12) had no "schema" key, no "code" in the records, a top-level
+"code": {commit, dirty} that depended on git history, and versions as installed (Python's
+minor version, torch's build label). It is still read and shown.
 """
 
 import json
@@ -24,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from bigram import artifacts, context, params
-from bigram.artifacts import CHECKPOINTS, COUNTS, PAIRS, SPLIT, VOCAB, is_vocabulary
+from bigram import artifacts, context
+from bigram.artifacts import CHECKPOINTS, VOCAB, is_vocabulary
 from bigram.console import PipelineError
+from bigram.lineage import STAGES, check_chain, context_of
 from bigram.params import is_number
 
 SCHEMA = 2
@@ -35,113 +39,10 @@ LIMIT = 4 * context.MAX_WEIGHTS + artifacts.JSON_LIMIT
 REBUILD = "run `dvc repro` to rebuild it"
 
 Meta = dict[str, Any]  # checked by check_meta before any field is used
-Link = dict[str, Any]
-
-STAGE_SECTIONS = {"prepare": ("data",), "split": ("split", "model"), "train": ("train",)}
-STAGES = tuple(STAGE_SECTIONS)
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
-_PATH_LIMIT = 4096
-_LINK_KEYS = {1: ("stage", "params", "inputs", "outputs", "sha256")}
-_LINK_KEYS[2] = (*_LINK_KEYS[1], "code")
 _META_KEYS = {"vocab", "lineage", "versions", "step", "loss", "ce", "reg", "previous"}
-# What a checkpoint's records must hold for this code to read it (the rest of the
-# params may grow or shrink between versions: an older record stays readable).
-_NEEDED = {"model": ("context",), "train": ("steps",)}
-
-
-def _is_path(p: object) -> bool:
-    return isinstance(p, str) and 0 < len(p) <= _PATH_LIMIT and "\0" not in p
-
-
-def reads_and_writes(stage: str, names: str) -> tuple[list[str], list[str]]:
-    """The artifacts a stage's lineage record names: what it reads and what it writes."""
-    return {
-        "prepare": ([names], [VOCAB, PAIRS]),
-        "split": ([VOCAB, PAIRS], [SPLIT, COUNTS]),
-        "train": ([VOCAB, COUNTS], []),
-    }[stage]
-
-
-def _check_params(stage: str, recorded: object) -> str | None:
-    """The recorded sections of `stage`: known keys by params.yaml's rules, unknown
-    keys (from another version of the code) as plain values."""
-    if not isinstance(recorded, dict) or set(recorded) != set(STAGE_SECTIONS[stage]):
-        return f"the {stage} params are not the sections {', '.join(STAGE_SECTIONS[stage])}"
-    for section, values in recorded.items():
-        if not isinstance(values, dict) or len(values) > 100:
-            return f"the {stage} params' {section} section is not a mapping"
-        for key, value in values.items():
-            rule = params.RULES.get(f"{section}.{key}")
-            plain = value is None or isinstance(value, (str, bool)) or is_number(value)
-            if (
-                not isinstance(key, str)
-                or not plain
-                or isinstance(value, str)
-                and len(value) > 4096
-            ):
-                return f"{section}.{str(key)[:40]} is not a plain value"
-            if rule and not rule[0](value):
-                return f"{section}.{key} = {value!r} is not allowed"
-        for key in _NEEDED.get(section, ()):
-            if key not in values:
-                return f"the {stage} params lack {section}.{key}"
-    return None
-
-
-def check_link(link: object, schema: int = SCHEMA) -> str | None:
-    """What is wrong with one lineage record (None if nothing)."""
-    if not isinstance(link, dict) or set(link) != set(_LINK_KEYS[schema]):
-        return f"a record is not {{{', '.join(_LINK_KEYS[schema])}}}"
-    stage = link["stage"]
-    if not isinstance(stage, str) or stage not in STAGE_SECTIONS:
-        return f"unknown stage {str(stage)[:40]!r}"
-    problem = _check_params(stage, link["params"])
-    if problem:
-        return problem
-    for kind in ("inputs", "outputs"):
-        files = link[kind]
-        if not isinstance(files, dict) or not all(
-            _is_path(k) and isinstance(v, str) and _MD5.fullmatch(v) for k, v in files.items()
-        ):
-            return f"the {stage} {kind} are not paths with md5 digests"
-    names = link["params"].get("data", {}).get("names")
-    if stage == "prepare" and not _is_path(names):
-        return "the prepare record names no names file"
-    if stage == "prepare" and params.outside_project(names):
-        return "the prepare record names a names file outside the project"
-    reads, writes = reads_and_writes(stage, names)
-    if set(link["inputs"]) != set(reads) or set(link["outputs"]) != set(writes):
-        return f"the {stage} record does not name the files that stage reads and writes"
-    sha256 = link["sha256"]
-    if not (
-        isinstance(sha256, dict)
-        and set(sha256) == set(link["inputs"]) | set(link["outputs"])
-        and all(isinstance(v, str) and _SHA256.fullmatch(v) for v in sha256.values())
-    ):
-        return f"the {stage} sha256 digests are not those of its inputs and outputs"
-    code = link.get("code", {})
-    if not (
-        isinstance(code, dict)
-        and len(code) <= 1000
-        and all(_is_path(k) and isinstance(v, str) and _SHA1.fullmatch(v) for k, v in code.items())
-    ):
-        return f"the {stage} code is not paths with git blob ids"
-    return None
-
-
-def check_chain(chain: object, stages: tuple[str, ...], schema: int = SCHEMA) -> str | None:
-    """What is wrong with a lineage chain that should hold `stages`, in order."""
-    if not isinstance(chain, list) or len(chain) != len(stages):
-        return f"not a list of the {', '.join(stages)} records"
-    for link, stage in zip(chain, stages):
-        problem = check_link(link, schema)
-        if problem:
-            return problem
-        if link["stage"] != stage:
-            return f"the records are not {', '.join(stages)}, in order"
-    return None
 
 
 def schema_of(meta: object) -> int | None:
@@ -228,13 +129,6 @@ def check_meta(meta: object) -> str | None:
     return None
 
 
-def context_of(chain: list[Link]) -> int:
-    """model.context as the split stage recorded it in a checked lineage chain (a
-    checkpoint's meta["lineage"], or data/split/lineage.json)."""
-    split = next(link for link in chain if link["stage"] == "split")
-    return int(split["params"]["model"]["context"])
-
-
 def to_bytes(W: np.ndarray, meta: Meta) -> bytes:
     from safetensors.numpy import save
 
@@ -248,7 +142,7 @@ def to_bytes(W: np.ndarray, meta: Meta) -> bytes:
 
 def build_meta(
     vocab: list[str],
-    chain: list[Link],
+    chain: list[Any],
     versions: dict[str, str | None],
     step: int,
     terms: tuple[float, float, float],

@@ -6,7 +6,6 @@ non-zero exit: a traceback would bury the one thing the user needs to read.
 Anything else is a bug and keeps its traceback.
 """
 
-import argparse
 import signal
 import sys
 from collections.abc import Callable
@@ -34,19 +33,6 @@ def run(main: Callable[[], None]) -> None:
         # Outputs are written atomically, so an interrupted stage left the old ones.
         print("interrupted; outputs are as they were before this run", file=sys.stderr)
         sys.exit(130)
-
-
-def run_stage(name: str, main: Callable[[], None], doc: str, argv: list[str] | None = None) -> None:
-    """Run a DVC stage: it takes no arguments (everything is in params.yaml), so
-    `--help` prints what it reads and writes and anything else is refused before
-    an artifact is touched."""
-    parser = argparse.ArgumentParser(
-        prog=f"python -m stages.{name}",
-        description=doc,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.parse_args(argv)
-    run(main)
 
 
 def progress(stage: str, message: str) -> None:

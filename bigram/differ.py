@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from bigram import artifacts, checkpoint
+from bigram import artifacts, checkpoint, lineage
 from bigram.artifacts import COUNTS, PAIRS, SPLIT, SPLITS, VOCAB
 from bigram.console import PipelineError
 from bigram.context import label
@@ -112,7 +112,7 @@ def describe(path: str, recorded: bytes, found: bytes, vocab: list[str] | None =
             Wb, mb = checkpoint.parse(found, path)
             parts = _meta(ma, mb)
             if Wa.tobytes() != Wb.tobytes():
-                k = checkpoint.context_of(mb["lineage"])
+                k = lineage.context_of(mb["lineage"])
                 parts.append(weights(Wa, Wb, mb["vocab"], k))
             return "; ".join(parts) or "the same fields, other bytes"
     except (PipelineError, ValueError, IndexError, TypeError, KeyError):

@@ -334,3 +334,63 @@ def randn(rows: int, cols: int, seed: int) -> np.ndarray:
         # uniforms and transforms them again.
         out[n - 16 :] = _box_muller_16(u[n:].reshape(1, 16)).reshape(-1)
     return out.reshape(rows, cols)
+
+
+# torch.randperm(n) on the CPU for n below this: a Fisher–Yates shuffle (randperm_cpu in
+# aten/src/ATen/native/TensorFactories.cpp) that for i = 0 .. n-2 swaps r[i] with r[i + z],
+# z = random() % (n - i), random() one 32-bit word of the generator. From this n on, torch
+# draws 64-bit words instead (checked against torch 2.13 on both sides of the bound).
+RANDPERM_LIMIT = (2**32 - 1) // 20
+
+
+def randperm(n: int, seed: int) -> np.ndarray:
+    """torch.randperm(n, generator=torch.Generator().manual_seed(seed)), without torch:
+    the same int64 permutation for 0 <= n < RANDPERM_LIMIT, on every machine.
+
+    The swaps are sequential in torch; here they are resolved with array operations. After
+    step i, position i is final: it holds what position j[i] held just before step i, which
+    is what the last earlier step swapping with j[i] left there, or j[i] itself. What a
+    step leaves at j is what position i held before it, found the same way (a chain of
+    earlier steps, followed to its start by pointer jumping)."""
+    if not 0 <= n < RANDPERM_LIMIT:
+        raise ValueError(f"randperm: n = {n} outside [0, {RANDPERM_LIMIT})")
+    if n <= 1:
+        return np.arange(n, dtype=np.int64)
+    # int32 indices: half the memory traffic of int64 for these random gathers.
+    steps = np.arange(n - 1, dtype=np.int32)
+    words = _mt19937_words(seed, n - 1).astype(np.uint32)
+    j = (words % np.arange(n, 1, -1, dtype=np.uint32)).astype(np.int32)
+    j += steps
+    # last[p]: the last step that swapped with position p (-1: none); prev[i]: the last
+    # step before i that swapped with j[i]. Found a layer at a time, latest first: a
+    # position is chosen by at most a few dozen steps.
+    last = np.full(n, -1, dtype=np.int32)
+    np.maximum.at(last, j, steps)
+    latest = last[j] == steps
+    later, rest = steps[latest], steps[~latest]
+    prev = np.full(n - 1, -1, dtype=np.int32)
+    layer = np.full(n, -1, dtype=np.int32)
+    while len(rest):
+        at = j[rest]
+        np.maximum.at(layer, at, rest)
+        prev[later] = layer[j[later]]
+        latest = layer[at] == rest
+        layer[at] = -1
+        later, rest = rest[latest], rest[~latest]
+    # held[k]: which step's value position k holds just before step k; then, by jumping,
+    # the value itself (a position never swapped into holds its own index).
+    held = np.arange(n, dtype=np.int32)
+    into = last[:-1]
+    source = np.where(into == steps, prev[np.minimum(into, n - 2)], into)
+    swapped = source >= 0
+    held[:-1][swapped] = source[swapped]
+    if last[n - 1] >= 0:
+        held[n - 1] = last[n - 1]
+    todo = np.flatnonzero(held[held] != held)
+    while len(todo):
+        held[todo] = held[held[todo]]
+        todo = todo[held[held[todo]] != held[todo]]
+    out = np.empty(n, dtype=np.int64)
+    out[:-1] = np.where(prev >= 0, held[np.maximum(prev, 0)], j)
+    out[-1] = held[last[n - 1]] if last[n - 1] >= 0 else n - 1
+    return out

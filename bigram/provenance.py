@@ -15,9 +15,9 @@ that its checkpoint records.
   path is absolute or outside the project), `digest` its sha256.
 - externalParameters: the params.yaml sections the chain recorded, as set:
   {"data": {"names"}, "split": {...}, "model": {"context"}, "train": {...}}.
-- internalParameters: {"versions": ...}, Python's minor version and the libraries'
-  versions recorded in the checkpoint (null for one that was not installed); for a
-  schema-1 checkpoint whose code cannot be named, "codeUnidentified" says why.
+- internalParameters: {"versions": ...}, the library versions the checkpoint records (the
+  project's pins; for schema 1, the installed ones); for a schema-1 checkpoint whose code
+  cannot be named, "codeUnidentified" says why.
 - resolvedDependencies, in chain order:
   - the code, by content: `name` "code", `digest` {"gitCommit"} of a commit whose tree
     holds exactly the recorded code, found when the statement is made (HEAD if it does),

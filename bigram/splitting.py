@@ -13,14 +13,13 @@ import numpy as np
 from bigram.artifacts import SPLITS
 from bigram.console import PipelineError
 from bigram.context import context_rows
+from bigram.portable import RANDPERM_LIMIT, randperm
 
 
 def permutation(n: int, seed: int) -> np.ndarray:
-    """torch.randperm(n) under `seed`: the notebook's split. torch's generator
-    stream (unlike its float kernels) is the same on every CPU."""
-    import torch  # only here: the other stages must not pay for the import
-
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    """torch.randperm(n) under `seed`, the notebook's split, replayed without torch
+    (bigram.portable.randperm): the same on every machine, torch installed or not."""
+    return randperm(n, seed)
 
 
 def name_of_pair(xs: np.ndarray) -> np.ndarray:
@@ -35,7 +34,14 @@ def split_sizes(n: int, train: float, dev: float) -> tuple[int, int, int]:
 
 
 def check_sizes(n: int, train: float, dev: float, unit: str) -> None:
-    """Refuse fractions that leave a split without a single unit."""
+    """Refuse fractions that leave a split without a single unit, and more units than
+    the replayed torch.randperm covers."""
+    if n >= RANDPERM_LIMIT:
+        raise PipelineError(
+            f"params.yaml: split.unit = {unit} gives {n:,} units to permute; the split replays "
+            f"torch.randperm, whose algorithm changes at {RANDPERM_LIMIT:,}: use split.unit: "
+            "names, or a smaller names file"
+        )
     sizes = dict(zip(SPLITS, split_sizes(n, train, dev)))
     empty = [name for name, size in sizes.items() if size < 1]
     if empty:

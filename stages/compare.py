@@ -6,16 +6,17 @@ Reads   params.yaml (compare), data/prepared/vocab.json, data/split/counts.npy,
 Writes  plots/bigrams.csv (drawn by DVC as heatmaps), metrics/compare.json
 """
 
-from bigram import artifacts, checkpoint, fsio, params
+from bigram import artifacts, checkpoint, fsio, lineage, params
 from bigram.comparison import TABLE_SYMBOLS, bigram_table, compare, table_layout
-from bigram.console import progress, run_stage
+from bigram.console import progress
+from bigram.stage import run_stage
 
 
 def main() -> None:
     settings = params.load().compare
     vocab = artifacts.read_vocab()
     W, meta = checkpoint.read(vocab=vocab)
-    k = checkpoint.context_of(meta["lineage"])
+    k = lineage.context_of(meta["lineage"])
     counts = artifacts.read_counts(len(vocab), W.shape[0])
     metrics, p_count, p_neural, fitted = compare(counts, W, settings.smoothing, settings.fit)
     layout = table_layout(fitted, k)

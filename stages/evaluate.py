@@ -7,8 +7,9 @@ Writes  plots/eval_steps.csv, metrics/evaluate.json
 """
 
 from bigram import artifacts, checkpoint, fsio, params, portable
-from bigram.console import progress, run_stage
+from bigram.console import progress
 from bigram.model import log_softmax, split_nlls
+from bigram.stage import run_stage
 
 
 def main() -> None:

@@ -9,11 +9,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bigram import artifacts, checkpoint, fsio, lineage, params
+from bigram import artifacts, fsio, lineage, params
 from bigram.artifacts import PAIRS, PREPARE_LINEAGE, VOCAB, json_bytes, npy_bytes
-from bigram.console import progress, run_stage
+from bigram.console import progress
 from bigram.names import check_vocabulary, encode, parse_names
 from bigram.params import DataParams
+from bigram.stage import run_stage
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Prepared:
     names: int
     vocab: list[str]
     pairs: np.ndarray
-    chain: list[checkpoint.Link]
+    chain: list[lineage.Link]
     files: dict[str, bytes]  # vocab.json, pairs.npy, lineage.json
 
 

@@ -6,9 +6,10 @@ Writes  data/samples.txt, metrics/sample.json
 """
 
 from bigram import artifacts, checkpoint, fsio, params
-from bigram.console import progress, run_stage
+from bigram.console import progress
 from bigram.model import distributions, sample
 from bigram.names import parse_names
+from bigram.stage import run_stage
 
 
 def main() -> None:

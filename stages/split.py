@@ -11,19 +11,20 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from bigram import artifacts, checkpoint, fsio, lineage, params
+from bigram import artifacts, fsio, lineage, params
 from bigram.artifacts import COUNTS, SPLIT, SPLIT_LINEAGE, SPLITS, json_bytes, npy_bytes
-from bigram.console import progress, run_stage
+from bigram.console import progress
 from bigram.context import check_size
 from bigram.params import ModelParams, SplitParams
 from bigram.splitting import check_sizes, split_counts, split_pairs, units
+from bigram.stage import run_stage
 
 
 @dataclass(frozen=True)
 class Split:
     sizes: dict[str, int]
     counts: np.ndarray  # (3, V^k, V)
-    chain: list[checkpoint.Link]
+    chain: list[lineage.Link]
     files: dict[str, bytes]  # split.npy, counts.npy, lineage.json
 
 
@@ -31,7 +32,7 @@ def derive(
     vocab: list[str],
     pairs: np.ndarray,
     read: dict[str, bytes],
-    chain: list[checkpoint.Link],
+    chain: list[lineage.Link],
     split: SplitParams,
     model: ModelParams,
     code: dict[str, str],

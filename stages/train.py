@@ -12,11 +12,12 @@ from dataclasses import asdict, replace
 
 import numpy as np
 
-from bigram import artifacts, checkpoint, fsio, lineage, params
+from bigram import artifacts, checkpoint, environment, fsio, lineage, params
 from bigram.artifacts import checkpoint_path, md5_bytes, sha256_bytes
-from bigram.console import progress, run_stage
+from bigram.console import progress
 from bigram.context import check_size
 from bigram.params import TrainParams
+from bigram.stage import run_stage
 from bigram.training import check_budget, fit
 
 
@@ -24,7 +25,7 @@ def derive(
     vocab: list[str],
     counts: np.ndarray,
     read: dict[str, bytes],
-    chain: list[checkpoint.Link],
+    chain: list[lineage.Link],
     train: TrainParams,
     code: dict[str, str],
     versions: dict[str, str | None],
@@ -66,7 +67,7 @@ def main() -> None:
     )
     # W's shape follows the context the counts were made with, as split recorded it.
     V = len(vocab)
-    rows = check_size(V, checkpoint.context_of(chain), artifacts.SPLIT_LINEAGE)
+    rows = check_size(V, lineage.context_of(chain), artifacts.SPLIT_LINEAGE)
     check_budget((rows, V), train)
     counts = artifacts.load_npy(read[artifacts.COUNTS], artifacts.COUNTS)
     # The train split alone: holding all three would cost memory training never uses.
@@ -85,7 +86,15 @@ def main() -> None:
     with fsio.stage_outputs():
         code = lineage.stage_code("train")
         W, curve = derive(
-            vocab, counts, read, chain, train, code, lineage.versions(), save, show_progress=True
+            vocab,
+            counts,
+            read,
+            chain,
+            train,
+            code,
+            environment.declared("train"),
+            save,
+            show_progress=True,
         )
         for stale in set(artifacts.checkpoint_paths()) - set(written):  # a longer earlier run's
             fsio.remove(stale)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from bigram.console import PipelineError, run, run_stage
+from bigram.console import PipelineError, run
+from bigram.stage import run_stage
 
 
 def test_a_pipeline_error_is_one_line_per_problem_and_exit_1(capsys):

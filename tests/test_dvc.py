@@ -96,3 +96,21 @@ def test_after_a_failed_repro_dvc_checkout_brings_the_previous_outputs_back(trai
     dvc(repo, "checkout")
     assert snapshot(repo) == before
     assert "up to date" in dvc(repo, "status").stdout
+
+
+def test_a_changed_pin_makes_exactly_the_stages_importing_that_library_stale(trained_repo):
+    text = (trained_repo / "pyproject.toml").read_text()
+    assert 'safetensors = "0.8.0"' in text
+    (trained_repo / "pyproject.toml").write_text(
+        text.replace('safetensors = "0.8.0"', 'safetensors = "0.8.1"')
+    )
+    stale = json.loads(dvc(trained_repo, "status", "--json").stdout)
+    assert sorted(stale) == ["compare", "evaluate", "sample", "train"]
+    changed = {"pyproject.toml": {"tool.bigram.pins.safetensors": "modified"}}
+    assert all(entry == [{"changed deps": changed}] for entry in stale.values()), stale
+    # and the stage refuses to write anything under the old installed version
+    r = dvc(trained_repo, "repro", check=False)
+    assert r.returncode != 0
+    assert "error: safetensors 0.8.0 is installed, but pyproject.toml pins safetensors 0.8.1" in (
+        r.stdout + r.stderr
+    )

@@ -51,9 +51,3 @@ def test_a_stages_code_is_its_files_content_whatever_git_says(tmp_path, monkeypa
     assert lineage.stage_code("train") != first
     (tmp_path / "stages/train.py").write_text("x = 1\n")
     assert lineage.stage_code("train") == first
-
-
-def test_versions_name_python_without_its_patch_release():
-    v = lineage.versions()
-    assert v["python"].count(".") == 1
-    assert set(v) == {"python", "torch", "numpy", "safetensors", "dvc"}
