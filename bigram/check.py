@@ -39,6 +39,30 @@ def dir_md5(directory: Path) -> tuple[str, dict[str, str]]:
     return hashlib.md5(manifest).hexdigest() + ".dir", files
 
 
+def _parse_params(data: bytes, name: str) -> object:
+    if name.endswith(".toml"):
+        import tomllib
+
+        try:
+            return tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+            raise PipelineError(f"{name} is not valid TOML; fix it") from None
+    return params.parse_yaml(data, name)
+
+
+def _flat(tree: object, prefix: str = "") -> dict[str, object]:
+    """{"train.lr": 50, "tool.bigram.pins.numpy": "2.4.6", ...} of nested mappings, as DVC
+    names params (dvc.lock keeps sections nested and other files' keys dotted)."""
+    out: dict[str, object] = {}
+    for key, value in tree.items() if isinstance(tree, dict) else ():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, full + "."))
+        else:
+            out[full] = value
+    return out
+
+
 def _cached(md5: str) -> bytes | None:
     """A file's bytes from the local DVC cache, by its md5, wherever cache.dir puts it."""
     try:
@@ -111,11 +135,14 @@ class Check:
         if not lock:
             raise PipelineError(f"dvc.lock: missing or not a DVC lock file {self.src.label}")
         produced = {o["path"] for entry in lock.values() for o in entry["outs"]}
-        params_file = self.src.read(params.PARAMS_FILE, params.PARAMS_LIMIT)
-        if params_file is None:
-            raise PipelineError(f"params.yaml: not found {self.src.label}")
-        (self.scratch / params.PARAMS_FILE).write_bytes(params_file)
-        current = params.parse_yaml(params_file, params.PARAMS_FILE)
+        files = {params.PARAMS_FILE} | {f for e in lock.values() for f in e["params_files"]}
+        current: dict[str, dict[str, object]] = {}
+        for name in sorted(files):
+            data = self.src.read(name, params.PARAMS_LIMIT)
+            if data is None:
+                raise PipelineError(f"{name}: not found {self.src.label}")
+            (self.scratch / name).write_bytes(data)
+            current[name] = _flat(_parse_params(data, name))
         broken: set[str] = set()  # outputs that could not be rebuilt
         for name, entry in lock.items():
             outs = [o["path"] for o in entry["outs"]]
@@ -147,7 +174,7 @@ class Check:
                 self.compare(name, out["path"], out.get("md5"))
         return self.exit_code()
 
-    def stale(self, name: str, entry: dict, current: object) -> None:
+    def stale(self, name: str, entry: dict, current: dict[str, dict[str, object]]) -> None:
         """Inputs that are not what dvc.lock records: the lock is stale, `dvc repro` runs it."""
         for dep in entry["deps"]:
             target = self.scratch / dep["path"]
@@ -155,24 +182,15 @@ class Check:
                 self.row(
                     name, dep["path"], "differs", "not the input dvc.lock records; run `dvc repro`"
                 )
-        flat = {
-            f"{s}.{k}": v
-            for s, values in (current.items() if isinstance(current, dict) else ())
-            if isinstance(values, dict)
-            for k, v in values.items()
-        }
-        locked = entry["params"] if isinstance(entry["params"], dict) else {}
-        for section, value in locked.items():
-            values = value if isinstance(value, dict) else {section: value}
-            for key, v in values.items():
-                full = key if "." in key else f"{section}.{key}"
-                if flat.get(full) != v:
+        for file, locked in entry["params_files"].items():
+            for key, value in _flat(locked).items():
+                found = current.get(file, {}).get(key)
+                if found != value:
                     self.row(
                         name,
-                        f"params.yaml {full}",
+                        f"{file} {key}",
                         "differs",
-                        f"dvc.lock records {v!r}, params.yaml has {flat.get(full)!r}; "
-                        "run `dvc repro`",
+                        f"dvc.lock records {value!r}, {file} has {found!r}; run `dvc repro`",
                     )
 
     def compare(self, stage: str, path: str, md5: object) -> None:

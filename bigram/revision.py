@@ -49,8 +49,9 @@ def resolve(rev: str) -> tuple[str, bool]:
 
 
 def lock_stages(lock: object) -> dict[str, dict] | None:
-    """{stage: {"cmd", "params", "deps", "outs"}} from a parsed dvc.lock, or None if it
-    is not one; deps and outs are lists of {path, md5, ...} entries."""
+    """{stage: {"cmd", "params", "params_files", "deps", "outs"}} from a parsed dvc.lock, or
+    None if it is not one: params is params.yaml's, params_files every params file's
+    {file: {key: value}}; deps and outs are lists of {path, md5, ...} entries."""
     stages = lock.get("stages") if isinstance(lock, dict) else None
     if not isinstance(stages, dict):
         return None
@@ -68,6 +69,9 @@ def lock_stages(lock: object) -> dict[str, dict] | None:
         out[str(name)] = {
             "cmd": entry.get("cmd"),
             "params": lock_params.get("params.yaml") if isinstance(lock_params, dict) else None,
+            "params_files": {str(f): v for f, v in lock_params.items() if isinstance(v, dict)}
+            if isinstance(lock_params, dict)
+            else {},
             "deps": items(entry, "deps"),
             "outs": items(entry, "outs"),
         }

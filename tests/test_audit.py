@@ -56,7 +56,7 @@ def test_checkpoints_are_self_describing(trained):
             path: sh(["git", "rev-parse", f"HEAD:{path}"], trained).stdout.strip()
             for path in dvc_deps(link["stage"])
         }
-    assert set(meta["versions"]) == {"python", "torch", "numpy", "safetensors", "dvc"}
+    assert meta["versions"] == {"numpy": "2.4.6", "ruamel-yaml": "0.19.1", "safetensors": "0.8.0"}
     steps = sorted(p.name for p in (trained / "models/checkpoints").iterdir())
     assert steps == [f"step_{s:06d}.safetensors" for s in (0, 50, 100, 150, 200)]
     assert (trained / "models/checkpoints/step_000200.safetensors").read_bytes() == (

@@ -25,6 +25,7 @@ def verify(repo, *args):
 
 
 def caught(result, pattern):
+    print(result.stdout)  # shown with -s: the lines a user reads
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert re.search(pattern, result.stdout, re.M), (pattern, result.stdout)
