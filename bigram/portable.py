@@ -366,10 +366,10 @@ def randperm(n: int, seed: int) -> np.ndarray:
     # position is chosen by at most a few dozen steps.
     last = np.full(n, -1, dtype=np.int32)
     np.maximum.at(last, j, steps)
-    latest = last[j] == steps
-    later, rest = steps[latest], steps[~latest]
+    rest = np.flatnonzero(last[j] != steps).astype(np.int32)  # not their position's last
     prev = np.full(n - 1, -1, dtype=np.int32)
     layer = np.full(n, -1, dtype=np.int32)
+    later = last[j[rest]]  # the steps whose prev this round finds
     while len(rest):
         at = j[rest]
         np.maximum.at(layer, at, rest)
@@ -380,10 +380,11 @@ def randperm(n: int, seed: int) -> np.ndarray:
     # held[k]: which step's value position k holds just before step k; then, by jumping,
     # the value itself (a position never swapped into holds its own index).
     held = np.arange(n, dtype=np.int32)
-    into = last[:-1]
-    source = np.where(into == steps, prev[np.minimum(into, n - 2)], into)
-    swapped = source >= 0
-    held[:-1][swapped] = source[swapped]
+    source = last[:-1].copy()
+    itself = np.flatnonzero(source == steps)  # the last step into k was step k itself
+    source[itself] = prev[itself]
+    swapped = np.flatnonzero(source >= 0)
+    held[swapped] = source[swapped]
     if last[n - 1] >= 0:
         held[n - 1] = last[n - 1]
     todo = np.flatnonzero(held[held] != held)
@@ -391,6 +392,8 @@ def randperm(n: int, seed: int) -> np.ndarray:
         held[todo] = held[held[todo]]
         todo = todo[held[held[todo]] != held[todo]]
     out = np.empty(n, dtype=np.int64)
-    out[:-1] = np.where(prev >= 0, held[np.maximum(prev, 0)], j)
+    out[:-1] = j
+    found = np.flatnonzero(prev >= 0)
+    out[found] = held[prev[found]]
     out[-1] = held[last[n - 1]] if last[n - 1] >= 0 else n - 1
     return out
