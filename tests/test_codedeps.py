@@ -66,3 +66,20 @@ def test_closure_follows_imports_transitively_and_ignores_others(tmp_path):
         "stages/__init__.py",
         "stages/s.py",
     ]
+
+
+def test_the_committed_lock_was_recorded_with_this_code_and_these_pins():
+    """A stale dvc.lock makes a fresh clone's `dvc repro` rewrite it: caught here, in the
+    quick loop, instead of by the README's flow."""
+    import hashlib
+    import tomllib
+
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
+    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["bigram"]["pins"]
+    for name, entry in lock.items():
+        for dep in entry["deps"]:
+            if dep["path"].endswith(".py"):
+                found = hashlib.md5((ROOT / dep["path"]).read_bytes()).hexdigest()
+                assert dep["md5"] == found, f"{name}: {dep['path']} changed; run `dvc repro`"
+        for key, value in entry["params"].get("pyproject.toml", {}).items():
+            assert pins[key.removeprefix("tool.bigram.pins.")] == value, (name, key)
