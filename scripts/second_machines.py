@@ -50,6 +50,10 @@ def build(chroot, suite, arch):
     """A Debian chroot with python3, venv, pip and git; proc and dev mounted."""
     if not (chroot / "usr/bin/python3").exists():
         run("apt-get", "install", "-y", "-qq", "debootstrap", "qemu-user-static", "binfmt-support")
+        if arch == "arm64":  # qemu-user runs arm64 binaries through binfmt_misc
+            if not mounted("/proc/sys/fs/binfmt_misc"):
+                run("mount", "-t", "binfmt_misc", "binfmt_misc", "/proc/sys/fs/binfmt_misc")
+            run("update-binfmts", "--enable", "qemu-aarch64", check=False)
         chroot.mkdir(parents=True, exist_ok=True)
         run("debootstrap", f"--arch={arch}", suite, chroot, MIRROR)
     shutil.copy("/etc/resolv.conf", chroot / "etc/resolv.conf")
@@ -58,17 +62,30 @@ def build(chroot, suite, arch):
             run("mount", *how, chroot / sub)
     if (
         not (chroot / "usr/bin/git").exists()
-        or not (chroot / "usr/lib/python3/dist-packages").exists()
+        or not (chroot / "usr/sbin/update-ca-certificates").exists()
     ):
         inside(
             chroot,
             "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
             "python3 python3-venv python3-pip git ca-certificates",
         )
+    # A TLS-intercepting proxy's CA (as on the project's machines) must be trusted inside,
+    # or pip cannot reach PyPI there.
+    local_cas = list(Path("/usr/local/share/ca-certificates").glob("*.crt"))
+    if local_cas:
+        (chroot / "usr/local/share/ca-certificates").mkdir(parents=True, exist_ok=True)
+        for ca in local_cas:
+            shutil.copy(ca, chroot / "usr/local/share/ca-certificates" / ca.name)
+        inside(chroot, "update-ca-certificates >/dev/null")
 
 
-def inside(chroot, script, cwd="/"):
-    return run("chroot", chroot, "/bin/bash", "-c", f"cd {cwd} && {script}")
+CLEAN = ["env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"]
+
+
+def inside(chroot, script, cwd="/", check=True):
+    """`script` run by bash in the chroot, with none of this machine's environment (its
+    PIP_* settings name paths that are not there)."""
+    return run(*CLEAN, "chroot", chroot, "/bin/bash", "-c", f"cd {cwd} && {script}", check=check)
 
 
 def digests(project):
@@ -173,13 +190,10 @@ def main():
         # ... and this machine's run with theirs.
         shutil.rmtree(work / "mine", ignore_errors=True)
         shutil.copytree(here / "run-context2", work / "mine", symlinks=True)
-        r = run(
-            "chroot",
+        r = inside(
             chroot,
-            "/bin/bash",
-            "-c",
-            f". {VENV}/bin/activate && cd /work/mine && "
-            "python -m bigram lineage --verify models/model.safetensors",
+            f". {VENV}/bin/activate && python -m bigram lineage --verify models/model.safetensors",
+            cwd="/work/mine",
             check=False,
         )
         print(
