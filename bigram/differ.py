@@ -70,6 +70,10 @@ def _meta(recorded: checkpoint.Meta, found: checkpoint.Meta) -> list[str]:
                     out.append(f"its {ra.get('stage')} record's {', '.join(fields)}")
         elif key == "vocab":
             out.append(f"its vocabulary ({_vocab(a, b)})")
+        elif isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                if a.get(k) != b.get(k):
+                    out.append(f"{key}.{k}: recorded {a.get(k)!r}, re-derived {b.get(k)!r}")
         else:
             out.append(f"{key}: recorded {json.dumps(a)[:80]}, re-derived {json.dumps(b)[:80]}")
     return out

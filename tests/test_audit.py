@@ -283,3 +283,22 @@ def test_not_found_at_a_revision_says_why(trained):
     assert absent.stderr.strip() == (
         f"error: {MODEL}: not found at HEAD~1 (no such file at that revision)"
     )
+
+
+def test_at_a_revision_an_uncached_intermediate_is_said_and_the_chain_still_re_derived(trained):
+    lock = yaml.safe_load((trained / "dvc.lock").read_text())["stages"]
+    md5 = next(o["md5"] for o in lock["split"]["outs"] if o["path"] == "data/split/counts.npy")
+    (trained / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).unlink()
+    r = lineage(trained, "--verify", "--rev", "HEAD", MODEL)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert re.search(
+        r"(?m)^not checked: data/split/counts.npy: tracked by DVC at HEAD, but not in the local "
+        r"DVC cache; `dvc pull` brings it$",
+        r.stdout,
+    )
+    # the re-derivation needs only the names file (in git here), and it really ran:
+    assert re.search(
+        r"1 could not be made; re-derived from data/names.txt: vocab.json, pairs.npy, split.npy, "
+        r"counts.npy, the checkpoint at step 200, bit-identical$",
+        r.stdout.strip(),
+    )
