@@ -10,7 +10,7 @@ The DVC stages are not here: `dvc repro` runs them (stages/).
 import argparse
 import sys
 
-from bigram.console import run
+from bigram.console import install_hook, run
 
 
 def parser() -> argparse.ArgumentParser:
@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `bigram` console command and of `python -m bigram`."""
+    install_hook()
     args = parser().parse_args(argv)
 
     def dispatch() -> None:

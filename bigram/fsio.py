@@ -32,6 +32,7 @@ _REASONS = {
     errno.ENAMETOOLONG: "file name too long",
     errno.ENOSPC: "no space left on the disk",
     errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "over the file size limit (`ulimit -f`)",
 }
 
 
@@ -79,11 +80,13 @@ def read_bounded(path: str | Path, limit: int, hint: str) -> bytes:
                 f"{path} is {st.st_size:,} bytes, over the limit of {limit:,}; {hint}"
             )
         try:
-            data = f.read(limit + 1)
+            # Not read(limit + 1): that reserves the whole limit up front, which a memory
+            # limit (ulimit -v) refuses even for a small file.
+            data = f.read(st.st_size + 1)
         except OSError as e:
             raise PipelineError(f"{path}: {reason(e)}; {hint}") from None
-    if len(data) > limit:  # it grew while being read
-        raise PipelineError(f"{path} is over the limit of {limit:,} bytes; {hint}")
+    if len(data) > st.st_size:
+        raise PipelineError(f"{path} grew while it was read; run again once it is written")
     return data
 
 
@@ -124,6 +127,8 @@ def _sweep(directory: Path) -> None:
 def _write_error(path: Path, e: OSError) -> PipelineError:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
         fix = "free some space and run again; the previous outputs are kept"
+    elif e.errno == errno.EFBIG:
+        fix = "raise the limit and run again; the previous outputs are kept"
     elif e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         fix = f"make {path.parent} writable; the previous outputs are kept"
     elif e.errno in (errno.ENOTDIR, errno.EEXIST):
