@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -194,6 +195,15 @@ def read_counts(V: int, rows: int) -> np.ndarray:
 
 
 def read_names_file(path: str) -> bytes:
+    """The names file's bytes, refusing one that resolves outside the project (a symbolic
+    link committed to a repository must not make `dvc repro` read another file of yours)."""
+    root, real = os.path.realpath("."), os.path.realpath(path)
+    if os.path.commonpath([root, real]) != root:
+        raise PipelineError(
+            f"{path} is a symbolic link to a file outside the project, which the pipeline does "
+            "not read: copy the file into data/ and track it with `dvc add` "
+            "(README: Your own names list)"
+        )
     return fsio.read_bounded(
         path, NAMES_LIMIT, "point data.names in params.yaml at a names file (one name per line)"
     )

@@ -5,6 +5,7 @@ symbol '.' gives len(name) + 1 (previous, next) pairs of symbol indices.
 """
 
 import re
+import unicodedata
 
 import numpy as np
 
@@ -12,8 +13,9 @@ from bigram.console import PipelineError
 
 BOUNDARY = "."
 # Control characters (tabs, NUL, ...) inside a name are almost always a TSV or
-# a binary file read by mistake, not a name.
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+# a binary file read by mistake, not a name; so are Unicode's line and paragraph
+# separators (U+2028, U+2029: they would split samples.txt) and a BOM inside a line.
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff]")
 
 
 def _line_of(text: str, index: int) -> int:
@@ -21,9 +23,9 @@ def _line_of(text: str, index: int) -> int:
 
 
 def parse_names(data: bytes, source: str) -> list[str]:
-    """Names from the bytes of a names file: one per line, UTF-8, surrounding
-    whitespace and blank lines ignored, CRLF (or CR) line ends and a leading BOM
-    accepted."""
+    """Names from the bytes of a names file: one per line, UTF-8 (normalised to NFC),
+    surrounding whitespace and blank lines ignored, CRLF (or CR) line ends and a BOM
+    at the start of a line accepted; a comma refused (a CSV is not a names file)."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -34,7 +36,10 @@ def parse_names(data: bytes, source: str) -> list[str]:
             f"{source} line {line}: byte 0x{data[e.start]:02x} is not UTF-8; save the file as UTF-8"
         ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    stripped = "\n".join(line.strip() for line in text.split("\n"))
+    # NFC: "é" typed as one code point or as e + U+0301 is one name and one symbol.
+    text = unicodedata.normalize("NFC", text)
+    # A BOM at the start of a line: two files concatenated, each with its own.
+    stripped = "\n".join(line.strip().removeprefix("\ufeff").strip() for line in text.split("\n"))
     dot = stripped.find(BOUNDARY)
     if dot >= 0:
         line = _line_of(stripped, dot)
@@ -42,11 +47,24 @@ def parse_names(data: bytes, source: str) -> list[str]:
             f"{source} line {line}: {stripped.split(chr(10))[line - 1]!r} contains "
             f"'{BOUNDARY}', the name boundary symbol; remove it from the name"
         )
+    comma = stripped.find(",")
+    if comma >= 0:
+        line = _line_of(stripped, comma)
+        raise PipelineError(
+            f"{source} line {line}: {stripped.split(chr(10))[line - 1][:60]!r} contains ','; "
+            "put one plain name per line (is this a CSV such as name,sex,count? keep its first "
+            "column: `cut -d, -f1`)"
+        )
     control = _CONTROL.search(stripped)
     if control:
+        line, code = _line_of(stripped, control.start()), ord(control.group())
+        if code > 0xFF:
+            raise PipelineError(
+                f"{source} line {line}: invisible character U+{code:04X} "
+                f"({unicodedata.name(control.group())}) inside a name; remove it"
+            )
         raise PipelineError(
-            f"{source} line {_line_of(stripped, control.start())}: control "
-            f"character U+{ord(control.group()):04X} inside a name; put one "
+            f"{source} line {line}: control character U+{code:04X} inside a name; put one "
             "plain name per line (is this a TSV or binary file?)"
         )
     names = [name for name in stripped.split("\n") if name]

@@ -245,6 +245,11 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
                 f"{source}: {key} = {_shown(values[name])} is not allowed; use {allowed}"
             )
     names = raw["data"]["names"] if not problems else ""
+    if not problems and "\\" in names:
+        problems.append(
+            f"{source}: data.names = {_shown(names)}: `\\` is not a path separator here; "
+            "write the path with `/`"
+        )
     if not problems and outside_project(names):
         problems.append(
             f"{source}: data.names = {_shown(names)} is outside the project: DVC cannot cache "
