@@ -195,6 +195,9 @@ RULES = {
     "sample.max_length": (*_bounded(100_000), 50),
 }
 
+# The longest sample stage: names are drawn a symbol at a time and held until written.
+MAX_SAMPLE_SYMBOLS = 20_000_000
+
 SECTIONS: dict[str, list[str]] = {}
 for _key in RULES:
     _section, _name = _key.split(".")
@@ -255,6 +258,13 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
             f"{source}: data.names = {_shown(names)} is outside the project: DVC cannot cache "
             "it and queued experiments, which run in a copy of the project, cannot see it; copy "
             "it into data/ and track it with `dvc add` (README: Your own names list)"
+        )
+    draw = raw.get("sample")
+    if not problems and draw["count"] * draw["max_length"] > MAX_SAMPLE_SYMBOLS:
+        problems.append(
+            f"{source}: sample.count × sample.max_length = {draw['count']:,} × "
+            f"{draw['max_length']:,} = {draw['count'] * draw['max_length']:.2g} symbols at most; "
+            f"the limit is {MAX_SAMPLE_SYMBOLS:,} (about a minute and 200 MiB here): lower either"
         )
     split = raw.get("split")
     if not problems and split["train"] + split["dev"] >= 1:

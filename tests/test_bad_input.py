@@ -563,7 +563,7 @@ def test_a_bigram_model_with_trigram_counts_is_one_line_naming_the_fix(trained):
 
 
 def test_ctrl_c_during_a_stage_is_one_line_and_keeps_the_outputs(trained):
-    set_params(trained, train__steps=2_000_000, train__checkpoint_every=1_000)
+    set_params(trained, train__steps=1_500_000, train__checkpoint_every=1_000)
     before = snapshot(trained)
     proc = subprocess.Popen(
         [sys.executable, "-m", "stages.train"],

@@ -104,3 +104,16 @@ def test_numbers_in_exponent_form_are_numbers_as_in_dvc(tmp_path):
     p = params.load(f)
     assert p.train.reg == 0.001 and p.train.lr == 50.0
     assert p.split.seed == 42 and isinstance(p.split.seed, int)
+
+
+def test_a_sample_too_long_to_draw_is_refused_up_front_and_its_bound_is_accepted():
+    raw = params.defaults()
+    raw["sample"].update(count=1_000_000, max_length=100_000)  # both allowed alone
+    with pytest.raises(PipelineError) as e:
+        params.validate(raw)
+    assert str(e.value) == (
+        "params.yaml: sample.count × sample.max_length = 1,000,000 × 100,000 = 1e+11 symbols "
+        "at most; the limit is 20,000,000 (about a minute and 200 MiB here): lower either"
+    )
+    raw["sample"].update(count=200_000, max_length=100)  # 2e7: the bound itself
+    assert params.validate(raw) is raw

@@ -74,14 +74,22 @@ def test_checkpoints_are_the_weights_at_each_checkpoint_step():
 
 
 def test_runs_that_would_not_finish_in_time_are_refused_up_front():
+    # The bound is steps·(rows·V + 10,000) ≤ 2e10: each step's fixed cost counts too.
     with pytest.raises(PipelineError, match=r"writes 10,000,001 checkpoints; the limit is 10,000"):
         check_budget((27, 27), tp(steps=10_000_000, every=1))
-    check_budget((27, 27), tp(steps=10_000_000, every=1001))
-    with pytest.raises(PipelineError, match=r"the limit is 2e\+10 .*use at most 2,222 steps"):
+    # 10M steps on the toy list's 21×21 W: 47 minutes when it was allowed
+    with pytest.raises(
+        PipelineError,
+        match=r"on a 21×21 W costs 1e\+11 weight updates \(each "
+        r"step's fixed cost counted as 10,000\).*use at most 1,915,525 steps",
+    ):
+        check_budget((21, 21), tp(steps=10_000_000, every=10_000))
+    check_budget((21, 21), tp(steps=1_915_525, every=10_000))  # 2e10 // (441 + 10,000)
+    with pytest.raises(PipelineError, match=r"the limit is 2e\+10 .*use at most 2,219 steps"):
         check_budget((3000, 3000), tp(steps=10_000))
-    check_budget((3000, 3000), tp(steps=2222))
+    check_budget((3000, 3000), tp(steps=2219))  # 2e10 // 9,010,000
     # a trigram's W on 27 symbols is 729×27: the bound counts all of its weights
-    with pytest.raises(PipelineError, match=r"on a 19683×27 W .*use at most 37,633 steps"):
+    with pytest.raises(PipelineError, match=r"on a 19683×27 W .*use at most 36,938 steps"):
         check_budget((27**3, 27), tp(steps=40_000, every=1000))
 
 
