@@ -162,6 +162,8 @@ class _Outputs:
                     raise _write_error(final, e) from None
             for path in self.removals:
                 path.unlink(missing_ok=True)
+            for directory in {p.parent for p in [*self.pending, *self.removals]}:
+                sync_directory(directory)
 
     def abort(self) -> None:
         for tmp in self.pending.values():
@@ -174,6 +176,21 @@ class _Outputs:
 
 
 _current: _Outputs | None = None
+
+
+def sync_directory(directory: Path) -> None:
+    """Make the renames in `directory` durable: without it a power loss right after a stage
+    can leave a renamed file empty or missing."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a directory: nothing more to do
+        pass
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -245,10 +262,13 @@ def atomic(path: str | Path, binary: bool = False) -> Iterator[IO]:
         try:
             with open(tmp, "wb" if binary else "w", **kwargs) as f:
                 yield f
+                f.flush()
+                os.fsync(f.fileno())  # the content on disk before the name points at it
         except OSError as e:
             raise _write_error(path, e) from None
         if _current is None:
             os.replace(tmp, path)
+            sync_directory(path.parent)
         else:
             _current.pending[path] = tmp
     except BaseException:

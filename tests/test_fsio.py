@@ -123,3 +123,22 @@ def test_a_temporary_file_name_with_an_impossible_pid_is_left_alone(tmp_path):
     with fsio.atomic(tmp_path / "b.json") as f:
         f.write("{}")
     assert (tmp_path / "b.json").read_text() == "{}"
+
+
+def test_outputs_are_synced_to_disk_before_and_after_their_rename(tmp_path, monkeypatch):
+    from bigram import artifacts
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real(fd)
+    )
+    monkeypatch.chdir(tmp_path)
+    with fsio.stage_outputs():
+        artifacts.write_text("out/a.txt", "a")
+        artifacts.write_text("out/b.txt", "b")
+        assert not (tmp_path / "out/a.txt").exists()
+    files = [p for p in synced if p.endswith(".tmp")]
+    assert len(files) == 2  # each file's content, under its temporary name
+    assert synced[-1] == str(tmp_path / "out")  # then the directory, once, after the renames
+    assert (tmp_path / "out/a.txt").read_text() == "a"
