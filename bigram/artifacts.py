@@ -197,6 +197,14 @@ def read_counts(V: int, rows: int) -> np.ndarray:
 def read_names_file(path: str) -> bytes:
     """The names file's bytes, refusing one that resolves outside the project (a symbolic
     link committed to a repository must not make `dvc repro` read another file of yours)."""
+    if not os.path.lexists(path):
+        # Most often: copied into the project but not tracked, so a queued experiment (which
+        # runs in a copy of what git and DVC track) or a clone does not have it.
+        raise PipelineError(
+            f"{path}: no such file; if it is your names list, put it inside the project and "
+            f"track it with `dvc add {path}` (queued experiments and clones see only what git "
+            "or DVC tracks), or point data.names in params.yaml at the right file"
+        )
     root, real = os.path.realpath("."), os.path.realpath(path)
     if os.path.commonpath([root, real]) != root:
         raise PipelineError(

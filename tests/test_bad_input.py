@@ -107,7 +107,11 @@ def test_rejected_names_files(project, case):
 
 def test_names_file_that_is_missing_or_a_directory(project):
     set_params(project, data__names="nope.txt")
-    assert error_line(stage(project, "prepare", check=False)) == f"nope.txt: no such file; {HINT}"
+    assert error_line(stage(project, "prepare", check=False)) == (
+        "nope.txt: no such file; if it is your names list, put it inside the project and track "
+        "it with `dvc add nope.txt` (queued experiments and clones see only what git or DVC "
+        "tracks), or point data.names in params.yaml at the right file"
+    )
     set_params(project, data__names="data")
     assert (
         error_line(stage(project, "prepare", check=False))

@@ -2,10 +2,11 @@
 
 import json
 import re
+import sys
 
 import pytest
 
-from tests.conftest import STAGES, dvc, read_json, sh, snapshot
+from tests.conftest import ROOT, STAGES, dvc, read_json, sh, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +115,18 @@ def test_a_changed_pin_makes_exactly_the_stages_importing_that_library_stale(tra
     assert "error: safetensors 0.8.0 is installed, but pyproject.toml pins safetensors 0.8.1" in (
         r.stdout + r.stderr
     )
+
+
+def test_after_a_failed_exp_run_the_readmes_line_restores_params_and_outputs(trained_repo):
+    before = snapshot(trained_repo)
+    params_before = (trained_repo / "params.yaml").read_text()
+    r = dvc(trained_repo, "exp", "run", "-S", "train.lr=-1", check=False)
+    assert r.returncode != 0 and "train.lr = -1 is not allowed" in r.stdout + r.stderr
+    assert "lr: -1" in (trained_repo / "params.yaml").read_text()  # DVC left it there
+    readme = (ROOT / "README.md").read_text()
+    line = "git checkout -- params.yaml metrics plots && dvc checkout --force"
+    assert f"    {line}\n" in readme
+    sh(["bash", "-c", line.replace("dvc ", f"{sys.executable} -m dvc ")], trained_repo)
+    assert (trained_repo / "params.yaml").read_text() == params_before
+    assert snapshot(trained_repo) == before
+    assert "[train]" in dvc(trained_repo, "exp", "run", "-S", "train.lr=10").stdout
