@@ -64,22 +64,52 @@ def _flat(params: object) -> dict:
     }
 
 
-def candidates(shown: list, model: str = "neural") -> Iterator[Candidate]:
-    """Each commit and experiment in `dvc exp show --json` output that has `model`'s metrics."""
+def survey(shown: list, model: str = "neural") -> tuple[list[Candidate], list[tuple[str, str]]]:
+    """The commits and finished experiments in `dvc exp show --json` output that have
+    `model`'s metrics, and [(name, why)] of those passed over: still queued or running
+    (their metrics would be the baseline's), failed, or with no usable scores."""
     path = MODELS[model][0]
+    found: list[Candidate] = []
+    skipped: list[tuple[str, str]] = []
     for baseline in shown:
         if baseline["rev"] == "workspace":
             continue  # the workspace repeats HEAD or an applied experiment
-        entries = [baseline] + [
-            rev for exp in baseline.get("experiments") or [] for rev in exp.get("revs", [])
+        entries = [(baseline, "commit", None)] + [
+            (rev, "experiment", (exp.get("executor") or {}).get("state"))
+            for exp in baseline.get("experiments") or []
+            for rev in exp.get("revs", [])
         ]
-        for kind, entry in zip(["commit"] + ["experiment"] * (len(entries) - 1), entries):
+        for entry, kind, state in entries:
+            name = entry.get("name") or entry["rev"][:7]
+            if state not in (None, "success"):
+                skipped.append((name, f"{state}, not finished"))
+                continue
             data = entry.get("data") or {}
             scores = _scores((data.get("metrics") or {}).get(path, {}).get("data"), model)
-            if scores:
-                params = _flat(data.get("params", {}).get("params.yaml", {}).get("data"))
-                name = entry.get("name") or entry["rev"][:7]
-                yield Candidate(name, entry["rev"], kind, params, *scores)
+            if not scores:
+                why = "no metrics (failed?)" if not data else f"no finite NLLs in {path}"
+                skipped.append((name, why))
+                continue
+            params = _flat(data.get("params", {}).get("params.yaml", {}).get("data"))
+            found.append(Candidate(name, entry["rev"], kind, params, *scores))
+    return found, skipped
+
+
+def candidates(shown: list, model: str = "neural") -> Iterator[Candidate]:
+    """Each commit and finished experiment that has `model`'s metrics."""
+    yield from survey(shown, model)[0]
+
+
+def ties(found: list[Candidate], chosen: Candidate, by: str | None = None) -> list[Candidate]:
+    """The others of its group with exactly the chosen one's dev NLL (the name that sorts
+    first won)."""
+    return [
+        c
+        for c in found
+        if c.dev == chosen.dev
+        and c.rev != chosen.rev
+        and (by is None or c.params.get(by, "missing") == chosen.params.get(by, "missing"))
+    ]
 
 
 def best(shown: list, model: str = "neural", by: str | None = None) -> list[Candidate]:
@@ -129,7 +159,7 @@ def select_command(as_json: bool, model: str = "neural", by: str | None = None) 
     except ValueError:
         raise PipelineError("`dvc exp show --json` printed something that is not JSON") from None
     winners = best(shown, model, by)
-    found = list(candidates(shown, model))
+    found, skipped = survey(shown, model)
     path = MODELS[model][0]
     metric = "count.dev" if model == "count" else "dev.nll"
     ranked_on = f"{path}:{metric} (lowest first)"
@@ -147,7 +177,13 @@ def select_command(as_json: bool, model: str = "neural", by: str | None = None) 
             }
             for c in winners
         ]
-        out = {"model": model, "considered": len(found), "ranked_on": ranked_on}
+        out = {
+            "model": model,
+            "considered": len(found),
+            "ranked_on": ranked_on,
+            "skipped": [{"name": n, "why": why} for n, why in skipped],
+            "tied_on_dev": sorted({t.name for c in winners for t in ties(found, c, by)}),
+        }
         out.update({"by": by, "best": rows} if by else rows[0])
         print(json.dumps(out, indent=2, sort_keys=True))
         return 0
@@ -156,6 +192,15 @@ def select_command(as_json: bool, model: str = "neural", by: str | None = None) 
         f"ranked on {metric} of {path}, lowest first, among {len(found)}"
         + (f"; the best for each {by}" if by else "")
     )
+    if skipped:
+        shown_skips = ", ".join(f"{n} ({why})" for n, why in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        print(f"passed over {len(skipped)}: {shown_skips}{more}")
+    for c in winners:
+        tied = ties(found, c, by)
+        if tied:
+            names = ", ".join(t.name for t in tied)
+            print(f"{c.name} ties on dev NLL with {names}: chosen as the name that sorts first")
     if by:
         header = [by, "best on dev", *shown_keys, "train NLL", "dev NLL", "test NLL"]
         table = [

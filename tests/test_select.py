@@ -1,5 +1,7 @@
 """bigram.select: choose on dev, report test once."""
 
+import json
+
 from bigram.select import best, candidates, varied
 
 
@@ -119,3 +121,82 @@ def test_select_by_a_param_gives_the_best_on_dev_of_each_group_for_either_model(
         "train.reg",
         "compare.smoothing",
     ]
+
+
+def shown_with(*revs):
+    """`dvc exp show --json` output: a baseline and experiments given as (name, dev, state)."""
+
+    def entry(name, dev, rev):
+        nll = {"train": {"nll": 1.0}, "dev": {"nll": dev}, "test": {"nll": 2.0}}
+        return {
+            "rev": rev,
+            "name": name,
+            "data": {"params": {}, "metrics": {"metrics/evaluate.json": {"data": nll}}},
+        }
+
+    return [
+        {
+            **entry("main", 2.5, "a" * 40),
+            "experiments": [
+                {"revs": [entry(name, dev, f"{i:040d}")], "executor": {"state": state}}
+                for i, (name, dev, state) in enumerate(revs)
+            ],
+        }
+    ]
+
+
+def test_unfinished_failed_and_unscored_experiments_are_passed_over_and_said(monkeypatch, capsys):
+    from bigram import select
+
+    shown = shown_with(
+        ("running", 1.0, "running"),
+        ("queued", 1.0, "queued"),
+        ("nan", float("nan"), "success"),
+        ("ok", 2.4, "success"),
+        ("boom", 2.0, "failed"),
+    )
+    shown[0]["experiments"][2]["revs"][0]["data"]["metrics"]["metrics/evaluate.json"]["data"][
+        "dev"
+    ]["nll"] = float("nan")
+    found, skipped = select.survey(shown)
+    assert [c.name for c in found] == ["main", "ok"]
+    assert skipped == [
+        ("running", "running, not finished"),
+        ("queued", "queued, not finished"),
+        ("nan", "no finite NLLs in metrics/evaluate.json"),
+        ("boom", "failed, not finished"),
+    ]
+    # the running one's stale numbers (1.0) never win
+    assert select.best(shown)[0].name == "ok"
+    monkeypatch.setattr(
+        select.subprocess,
+        "run",
+        lambda *a, **k: type(
+            "R", (), {"returncode": 0, "stdout": json.dumps(shown), "stderr": ""}
+        )(),
+    )
+    select.select_command(False)
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == (
+        "passed over 4: running (running, not finished), queued (queued, not "
+        "finished), nan (no finite NLLs in metrics/evaluate.json), boom (failed, "
+        "not finished)"
+    )
+
+
+def test_an_exact_tie_on_dev_is_said(monkeypatch, capsys):
+    from bigram import select
+
+    shown = shown_with(("b-exp", 2.4, "success"), ("a-exp", 2.4, "success"))
+    monkeypatch.setattr(
+        select.subprocess,
+        "run",
+        lambda *a, **k: type(
+            "R", (), {"returncode": 0, "stdout": json.dumps(shown), "stderr": ""}
+        )(),
+    )
+    select.select_command(False)
+    out = capsys.readouterr().out
+    assert "a-exp ties on dev NLL with b-exp: chosen as the name that sorts first" in out
+    select.select_command(True)
+    assert json.loads(capsys.readouterr().out)["tied_on_dev"] == ["b-exp"]
