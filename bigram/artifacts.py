@@ -205,8 +205,7 @@ def read_names_file(path: str) -> bytes:
             f"track it with `dvc add {path}` (queued experiments and clones see only what git "
             "or DVC tracks), or point data.names in params.yaml at the right file"
         )
-    root, real = os.path.realpath("."), os.path.realpath(path)
-    if os.path.commonpath([root, real]) != root:
+    if not fsio.within_project(path):
         raise PipelineError(
             f"{path} is a symbolic link to a file outside the project, which the pipeline does "
             "not read: copy the file into data/ and track it with `dvc add` "

@@ -8,7 +8,9 @@ The DVC stages are not here: `dvc repro` runs them (stages/).
 """
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from bigram.console import install_hook, run
 
@@ -68,12 +70,25 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def project_root() -> Path | None:
+    """The nearest directory at or above this one that holds dvc.yaml."""
+    here = Path.cwd()
+    return next((d for d in (here, *here.parents) if (d / "dvc.yaml").is_file()), None)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `bigram` console command and of `python -m bigram`."""
     install_hook()
     args = parser().parse_args(argv)
 
     def dispatch() -> None:
+        # From anywhere inside the project, as git and DVC work: a path given relative to
+        # here is made relative to the project's root, where the tools then run.
+        root = project_root()
+        if root is not None and root != Path.cwd():
+            if args.command == "lineage" and not os.path.isabs(args.checkpoint):
+                args.checkpoint = os.path.relpath(os.path.abspath(args.checkpoint), root)
+            os.chdir(root)
         # Imported here: `bigram select` must not pay for the audit's imports.
         if args.command == "lineage":
             from bigram.audit import lineage_command

@@ -90,6 +90,37 @@ def read_bounded(path: str | Path, limit: int, hint: str) -> bytes:
     return data
 
 
+def _dvc_cache_dirs() -> list[str]:
+    """Where DVC's cache is, as this project's, the user's and the system's DVC config say
+    (`cache.dir`; default .dvc/cache): a file DVC links into the workspace lives there."""
+    dirs = [os.path.realpath(".dvc/cache")]
+    configs = [".dvc/config", ".dvc/config.local"]
+    configs += [os.path.expanduser("~/.config/dvc/config"), "/etc/xdg/dvc/config"]
+    for config in configs:
+        try:
+            lines = Path(config).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        section = ""
+        for line in lines:
+            if m := re.fullmatch(r"\s*\[\s*'?([^\]']+)'?\s*\]\s*", line):
+                section = m[1].strip()
+            elif section == "cache" and (m := re.fullmatch(r"\s*dir\s*=\s*(.+?)\s*", line)):
+                base = os.path.dirname(config)  # a relative cache.dir is relative to its config
+                dirs.append(os.path.realpath(os.path.join(base, os.path.expanduser(m[1]))))
+    return dirs
+
+
+def within_project(path: str | Path) -> bool:
+    """Whether `path`, its symbolic links followed, is inside the project (the current
+    directory) or in DVC's cache, which a workspace file may link to (cache.type symlink)."""
+    real = os.path.realpath(path)
+    for root in [os.path.realpath("."), *_dvc_cache_dirs()]:
+        if os.path.commonpath([root, real]) == root:
+            return True
+    return False
+
+
 # --- writing -----------------------------------------------------------------------
 
 _TEMP = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.tmp")

@@ -8,7 +8,6 @@ where git wants paths relative to its own top.
 
 import os
 import subprocess
-from pathlib import Path
 
 from bigram import artifacts, fsio, params
 from bigram.codedeps import blob_id
@@ -135,10 +134,8 @@ class Source:
             return "not a path"
         if params.outside_project(path):
             return "outside the project"
-        if self.rev is None:
-            root, real = Path.cwd().resolve(), Path(os.path.realpath(path))
-            if real != root and root not in real.parents:
-                return "outside the project (through a symbolic link)"
+        if self.rev is None and not fsio.within_project(path):
+            return "outside the project (through a symbolic link)"
         return None
 
     def read(self, path: str, limit: int = READ_LIMIT) -> bytes | None:

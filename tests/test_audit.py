@@ -302,3 +302,30 @@ def test_at_a_revision_an_uncached_intermediate_is_said_and_the_chain_still_re_d
         r"counts.npy, the checkpoint at step 200, bit-identical$",
         r.stdout.strip(),
     )
+
+
+def test_a_shared_cache_outside_the_project_linked_into_the_workspace_is_read(trained, tmp_path):
+    shutil.move(trained / ".dvc/cache", tmp_path / "shared-cache")
+    dvc(trained, "cache", "dir", str(tmp_path / "shared-cache"))
+    dvc(trained, "config", "cache.type", "symlink")
+    shutil.copy(trained / "data/names.txt", trained / "data/names-full.txt")
+    dvc(trained, "add", "-q", "data/names-full.txt")
+    dvc(trained, "checkout", "-q", "--relink")
+    assert (trained / "data/names-full.txt").is_symlink()  # into the cache, outside
+    text = (trained / "params.yaml").read_text().replace("data/names.txt", "data/names-full.txt")
+    (trained / "params.yaml").write_text(text)
+    dvc(trained, "repro", "-q")  # the stages read the linked names file
+    assert (trained / MODEL).is_symlink()
+    r = lineage(trained, "--verify", MODEL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "bit-identical" in r.stdout
+
+
+def test_the_tools_work_from_a_subfolder_of_the_project(trained):
+    r = lineage(trained / "models", "--verify", "model.safetensors")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.startswith("verified models/model.safetensors in the workspace:")
+    at_head = lineage(trained / "data", "--verify", "--rev", "HEAD", "../models/model.safetensors")
+    assert at_head.returncode == 0, at_head.stdout + at_head.stderr
+    select = sh([sys.executable, "-m", "bigram", "select"], trained / "plots", check=False)
+    assert select.returncode == 0 and "best on dev: main" in select.stdout
