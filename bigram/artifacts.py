@@ -194,10 +194,21 @@ def read_counts(V: int, rows: int) -> np.ndarray:
     return check_counts(read_npy(COUNTS), V, rows)
 
 
+def _missing(path: str) -> bool:
+    """No such file (not: a name too long, a loop, no permission: read_bounded says those)."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 def read_names_file(path: str) -> bytes:
     """The names file's bytes, refusing one that resolves outside the project (a symbolic
     link committed to a repository must not make `dvc repro` read another file of yours)."""
-    if not os.path.lexists(path):
+    if _missing(path):
         # Most often: copied into the project but not tracked, so a queued experiment (which
         # runs in a copy of what git and DVC track) or a clone does not have it.
         raise PipelineError(
