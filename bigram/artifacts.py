@@ -56,8 +56,11 @@ def checkpoint_paths() -> list[str]:
 
 
 # Upper bounds on what a stage reads, so a wrong path or a forged file cannot make it
-# read without limit. The names file bound is about 30 million names.
-NAMES_LIMIT = 256 * 2**20
+# read without limit. The names file bound keeps every stage under its 2 GiB budget:
+# measured, 48 MiB of two-letter names (16.8M names, 50M pairs) peak at 1.6 GiB in prepare
+# and in split (whose permutation is ~30 bytes a pair), and makemore-like names (6.9M)
+# at 0.9 and 1.6 GiB. At 256 MiB prepare peaked at 4.7 GiB.
+NAMES_LIMIT = 48 * 2**20
 JSON_LIMIT = 4 * 2**20
 MAX_VOCAB = 4096  # a 4096×4096 W keeps every stage under its 2 GiB budget
 # The largest .npy file: the pairs of a names file at its size bound (uint16 indices).

@@ -293,14 +293,20 @@ def _randn_small(words: np.ndarray, n: int) -> np.ndarray:
     return (pairs + 0.0).astype(_F32)  # + 0.0: torch's val*std + mean turns -0 into +0
 
 
-def _mt19937_words(seed: int, n: int) -> np.ndarray:
-    """The first n 32-bit outputs (as uint64) of torch's CPU generator after manual_seed(seed)."""
+def _mt19937(seed: int) -> np.random.MT19937:
+    """torch's CPU generator after manual_seed(seed): random_raw(n) gives its next n 32-bit
+    outputs (as uint64)."""
     # torch's mt19937 keeps only the low 32 bits of the seed (init_with_uint32) and then seeds
     # like the reference init_genrand, as RandomState does.
     state = np.random.RandomState(seed & 0xFFFFFFFF).get_state()
     bits = np.random.MT19937()
     bits.state = {"bit_generator": "MT19937", "state": {"key": state[1], "pos": state[2]}}
-    return bits.random_raw(n)
+    return bits
+
+
+def _mt19937_words(seed: int, n: int) -> np.ndarray:
+    """The first n 32-bit outputs (as uint64) of torch's CPU generator after manual_seed(seed)."""
+    return _mt19937(seed).random_raw(n)
 
 
 def randn(rows: int, cols: int, seed: int) -> np.ndarray:
@@ -343,9 +349,17 @@ def randn(rows: int, cols: int, seed: int) -> np.ndarray:
 RANDPERM_LIMIT = (2**32 - 1) // 20
 
 
+_CHUNK_WORDS = 1 << 22
+
+
+def _where(mask: np.ndarray) -> np.ndarray:
+    """np.flatnonzero as int32 (indices here are < RANDPERM_LIMIT < 2**31)."""
+    return np.flatnonzero(mask).astype(np.int32)
+
+
 def randperm(n: int, seed: int) -> np.ndarray:
     """torch.randperm(n, generator=torch.Generator().manual_seed(seed)), without torch:
-    the same int64 permutation for 0 <= n < RANDPERM_LIMIT, on every machine.
+    the same permutation (as int32) for 0 <= n < RANDPERM_LIMIT, on every machine.
 
     The swaps are sequential in torch; here they are resolved with array operations. After
     step i, position i is final: it holds what position j[i] held just before step i, which
@@ -355,18 +369,23 @@ def randperm(n: int, seed: int) -> np.ndarray:
     if not 0 <= n < RANDPERM_LIMIT:
         raise ValueError(f"randperm: n = {n} outside [0, {RANDPERM_LIMIT})")
     if n <= 1:
-        return np.arange(n, dtype=np.int64)
-    # int32 indices: half the memory traffic of int64 for these random gathers.
+        return np.arange(n, dtype=np.int32)
+    # int32 indices: half the memory (and memory traffic) of int64 for these gathers.
     steps = np.arange(n - 1, dtype=np.int32)
-    words = _mt19937_words(seed, n - 1).astype(np.uint32)
-    j = (words % np.arange(n, 1, -1, dtype=np.uint32)).astype(np.int32)
+    j = np.empty(n - 1, dtype=np.int32)
+    bits = _mt19937(seed)
+    for start in range(0, n - 1, _CHUNK_WORDS):  # in chunks: all n words as uint64 is 8n bytes
+        stop = min(start + _CHUNK_WORDS, n - 1)
+        words = bits.random_raw(stop - start).astype(np.uint32)
+        words %= np.arange(n - start, n - stop, -1, dtype=np.uint32)
+        j[start:stop] = words
     j += steps
     # last[p]: the last step that swapped with position p (-1: none); prev[i]: the last
     # step before i that swapped with j[i]. Found a layer at a time, latest first: a
     # position is chosen by at most a few dozen steps.
     last = np.full(n, -1, dtype=np.int32)
     np.maximum.at(last, j, steps)
-    rest = np.flatnonzero(last[j] != steps).astype(np.int32)  # not their position's last
+    rest = _where(last[j] != steps)  # the steps that are not their position's last
     prev = np.full(n - 1, -1, dtype=np.int32)
     layer = np.full(n, -1, dtype=np.int32)
     later = last[j[rest]]  # the steps whose prev this round finds
@@ -377,23 +396,25 @@ def randperm(n: int, seed: int) -> np.ndarray:
         latest = layer[at] == rest
         layer[at] = -1
         later, rest = rest[latest], rest[~latest]
+    del layer, later, rest
     # held[k]: which step's value position k holds just before step k; then, by jumping,
     # the value itself (a position never swapped into holds its own index).
     held = np.arange(n, dtype=np.int32)
     source = last[:-1].copy()
-    itself = np.flatnonzero(source == steps)  # the last step into k was step k itself
+    itself = _where(source == steps)  # the last step into k was step k itself
     source[itself] = prev[itself]
-    swapped = np.flatnonzero(source >= 0)
+    swapped = _where(source >= 0)
     held[swapped] = source[swapped]
+    del source, itself, swapped, steps
     if last[n - 1] >= 0:
         held[n - 1] = last[n - 1]
-    todo = np.flatnonzero(held[held] != held)
+    todo = _where(held[held] != held)
     while len(todo):
         held[todo] = held[held[todo]]
         todo = todo[held[held[todo]] != held[todo]]
-    out = np.empty(n, dtype=np.int64)
+    out = np.empty(n, dtype=np.int32)
     out[:-1] = j
-    found = np.flatnonzero(prev >= 0)
+    found = _where(prev >= 0)
     out[found] = held[prev[found]]
     out[-1] = held[last[n - 1]] if last[n - 1] >= 0 else n - 1
     return out

@@ -443,10 +443,10 @@ def test_names_file_outside_the_project_is_refused_with_what_to_do(project, path
 
 def test_names_file_over_the_size_limit_is_refused_unread(project):
     with open(project / "huge.txt", "wb") as f:
-        f.truncate(300 * 2**20)  # sparse: 300 MiB that cost nothing to make
+        f.truncate(49 * 2**20)  # sparse: 49 MiB that cost nothing to make
     set_params(project, data__names="huge.txt")
     assert error_line(run_stage(project, "prepare")) == (
-        f"huge.txt is 314,572,800 bytes, over the limit of 268,435,456; {HINT}"
+        f"huge.txt is 51,380,224 bytes, over the limit of 50,331,648; {HINT}"
     )
 
 
