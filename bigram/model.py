@@ -3,6 +3,8 @@ context: a previous symbol, or k of them), negative log-likelihood of counted
 examples, and seeded sampling. Portable: exp and
 log come from bigram.portable, so results are the same bytes on every CPU."""
 
+from collections.abc import Callable
+
 import numpy as np
 
 from bigram import portable
@@ -37,15 +39,25 @@ def split_nlls(counts: np.ndarray, logp: np.ndarray) -> dict[str, float]:
     return out
 
 
-def sample(P: np.ndarray, count: int, seed: int, max_length: int) -> list[list[int]]:
+def sample(
+    P: np.ndarray,
+    count: int,
+    seed: int,
+    max_length: int,
+    progress: Callable[[int], None] | None = None,
+) -> list[list[int]]:
     """`count` index sequences drawn from the model P(next | context) of shape
     (V^k, V), each from k boundaries '.' until '.' (or max_length symbols); numpy's
-    PCG64 under `seed` (integer arithmetic, the same on every machine), so reruns agree."""
+    PCG64 under `seed` (integer arithmetic, the same on every machine), so reruns agree.
+    progress(done) is called every 2% of the names, and at the end."""
     rng = np.random.default_rng(seed)
     cdf = np.cumsum(P, axis=1)
     n_rows, V = P.shape
     out = []
-    for _ in range(count):
+    tick = max(1, count // 50)
+    for i in range(count):
+        if progress is not None and i % tick == 0:
+            progress(i)
         context, seq = 0, []
         while len(seq) < max_length:
             row = cdf[context]
@@ -55,4 +67,6 @@ def sample(P: np.ndarray, count: int, seed: int, max_length: int) -> list[list[i
             seq.append(ix)
             context = advance(context, ix, n_rows, V)
         out.append(seq)
+    if progress is not None:
+        progress(count)
     return out

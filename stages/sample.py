@@ -6,7 +6,7 @@ Writes  data/samples.txt, metrics/sample.json
 """
 
 from bigram import artifacts, checkpoint, fsio, params
-from bigram.console import progress
+from bigram.console import bar, progress
 from bigram.model import distributions, sample
 from bigram.names import parse_names
 from bigram.stage import run_stage
@@ -17,7 +17,13 @@ def main() -> None:
     draw = settings.sample
     vocab = artifacts.read_vocab()
     W = checkpoint.read(vocab=vocab)[0]
-    seqs = sample(distributions(W)[1], draw.count, draw.seed, draw.max_length)
+    seqs = sample(
+        distributions(W)[1],
+        draw.count,
+        draw.seed,
+        draw.max_length,
+        progress=lambda done: bar("sample", done, draw.count),  # on a terminal only
+    )
     drawn = ["".join(vocab[i] for i in seq) for seq in seqs]
     path = settings.data.names
     known = set(parse_names(artifacts.read_names_file(path), path))
