@@ -34,3 +34,12 @@ def test_sample_follows_the_model_and_is_seeded():
     assert sample(P, 20, 7, 50) == sample(P, 20, 7, 50)
     assert sample(P, 20, 7, 50) != sample(P, 20, 8, 50)
     assert all(len(s) <= 3 for s in sample(P, 50, 1, max_length=3))
+
+
+def test_sampling_reports_progress_without_changing_the_names():
+    P = np.full((3, 3), 1 / 3)
+    seen = []
+    with_progress = sample(P, 120, 7, 10, progress=seen.append)
+    assert with_progress == sample(P, 120, 7, 10)
+    assert seen[0] == 0 and seen[-1] == 120 and seen == sorted(seen)
+    assert len(seen) == 120 // 2 + 1  # every 2 names (2% of 120), then the end
