@@ -122,9 +122,19 @@ def run(main: Callable[[], None]) -> None:
         sys.exit(128 + signal.SIGPIPE)
 
 
+def _say(text: str, end: str = "\n") -> None:
+    """Print a stage's report. A reader that went away (`python -m stages.train | true`)
+    must not fail a stage whose work is done or half done: the rest goes nowhere, and the
+    stage ends as it would have."""
+    try:
+        print(text, end=end, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def progress(stage: str, message: str) -> None:
     # One line per phase keeps `dvc repro` output readable at any size.
-    print(f"[{stage}] {message}", flush=True)
+    _say(f"[{stage}] {message}")
 
 
 def bar(stage: str, done: int, total: int, width: int = 30) -> None:
@@ -132,8 +142,7 @@ def bar(stage: str, done: int, total: int, width: int = 30) -> None:
     if not sys.stdout.isatty():
         return
     filled = width * done // max(total, 1)
-    print(
+    _say(
         f"\r[{stage}] {'#' * filled}{'.' * (width - filled)} {done}/{total}",
         end="\n" if done == total else "",
-        flush=True,
     )

@@ -158,3 +158,19 @@ def test_a_closed_stdout_and_a_narrow_encoding_are_not_crashes():
         timeout=60,
     )
     assert closed.returncode == 0 and closed.stderr == ""
+
+
+def test_a_stage_whose_reader_went_away_still_finishes_its_outputs(trained_project):
+    before = (trained_project / "models/model.safetensors").read_bytes()
+    (trained_project / "models/model.safetensors").unlink()
+    p = subprocess.Popen(
+        [sys.executable, "-m", "stages.train"],
+        cwd=trained_project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env(),
+    )
+    p.stdout.close()  # `python -m stages.train | true`
+    assert p.wait(timeout=120) == 0
+    assert p.stderr.read() == b""
+    assert (trained_project / "models/model.safetensors").read_bytes() == before
