@@ -86,12 +86,24 @@ def _usable_streams() -> None:
             stream.reconfigure(errors="backslashreplace")
 
 
+def _warn_before_the_kill() -> None:
+    """`ulimit -t N` sets the soft and the hard CPU limit alike, so SIGKILL would follow
+    SIGXCPU at once and leave temporary files behind: lower the soft limit by a second,
+    which gives the SIGXCPU handler time to abort the stage's outputs cleanly."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard != resource.RLIM_INFINITY and soft == hard and hard > 1:
+        resource.setrlimit(resource.RLIMIT_CPU, (hard - 1, hard))
+
+
 def run(main: Callable[[], None]) -> None:
     """Call main(), turning a PipelineError, Ctrl-C, SIGTERM, a closed pipe and running out
     of memory or CPU time into a line on stderr (or silence, for the pipe) and an exit code."""
     _usable_streams()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill`, or a queue worker being stopped
     signal.signal(signal.SIGXCPU, _out_of_time)
+    _warn_before_the_kill()
     try:
         main()
         sys.stdout.flush()

@@ -111,7 +111,18 @@ def test_a_memory_limit_too_small_to_start_is_refused_up_front(project):
 
 
 def test_out_of_cpu_time_is_one_line_and_exit_152():
-    r = python(BUSY, limits=[(resource.RLIMIT_CPU, 1)])
+    # as `ulimit -t 2` sets it: soft and hard alike, so the kernel's SIGKILL would follow
+    def both():
+        resource.setrlimit(resource.RLIMIT_CPU, (2, 2))
+
+    r = subprocess.run(
+        [sys.executable, "-c", BUSY],
+        env=env(),
+        capture_output=True,
+        text=True,
+        preexec_fn=both,
+        timeout=60,
+    )
     assert r.returncode == 152
     assert r.stderr.strip() == (
         "error: out of CPU time (`ulimit -t`): raise the limit; outputs are as they were "
