@@ -322,6 +322,12 @@ class Audit:
                 artifacts.COUNTS: cut.files[artifacts.COUNTS],
             }
             saved: dict[str, bytes] = {}
+
+            def keep_last(path: str, data: bytes) -> None:
+                # Only the newest: a run can write thousands of checkpoints of a large W.
+                saved.clear()
+                saved[path] = data
+
             training.derive(
                 prepared.vocab,
                 cut.counts[0].copy(),
@@ -330,7 +336,7 @@ class Audit:
                 train,
                 chain[2]["code"],
                 versions,
-                lambda path, data: saved.update({path: data}),
+                keep_last,
                 until=self.meta["step"],
             )
         except PipelineError as e:
