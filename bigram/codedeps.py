@@ -4,6 +4,7 @@ recorded in checkpoints are both this closure, so neither can drift from the
 code (a test compares dvc.yaml with it)."""
 
 import ast
+import functools
 from pathlib import Path
 
 PACKAGES = ("bigram", "stages")
@@ -20,7 +21,15 @@ def _file_of(module: str, root: Path) -> Path | None:
     return None  # a name imported from a module, not a module
 
 
-def _imported_modules(path: Path) -> set[str]:
+def _imported_modules(path: Path) -> frozenset[str]:
+    st = path.stat()
+    return _parsed_imports(path, st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed_imports(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
+    # Cached by content's stamp: a stage asks for its closure several times (its code
+    # identity, its pinned libraries), and parsing ~20 files is most of a stage's start-up.
     found = set()
     for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
         if isinstance(node, ast.Import):
@@ -30,7 +39,15 @@ def _imported_modules(path: Path) -> set[str]:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
-    return {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 2)}
+    return frozenset(".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 2))
+
+
+def imported_roots(entry: str, root: str | Path = ".") -> set[str]:
+    """The top-level names of every module that the files code_files(entry) lists import
+    (project packages, the standard library and third-party libraries alike)."""
+    return {
+        m.split(".")[0] for p in code_files(entry, root) for m in _imported_modules(Path(root) / p)
+    }
 
 
 def code_files(entry: str, root: str | Path = ".") -> list[str]:

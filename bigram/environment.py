@@ -9,13 +9,13 @@ pins; and a stage refuses to run under other versions than the pinned ones, so a
 artifact's bytes never change silently with an upgrade.
 """
 
-import ast
+import importlib
 import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from bigram.codedeps import PACKAGES, code_files, stage_entry
+from bigram.codedeps import PACKAGES, imported_roots, stage_entry
 from bigram.console import PipelineError
 
 PINS_FILE = "pyproject.toml"
@@ -27,14 +27,7 @@ LIBRARIES = {"numpy": "numpy", "ruamel": "ruamel-yaml", "safetensors": "safetens
 def imported(entry: str, root: str | Path = ".") -> set[str]:
     """The top-level names of every module outside the project and the standard library
     that the code of `entry` imports (its whole import closure)."""
-    found: set[str] = set()
-    for path in code_files(entry, root):
-        for node in ast.walk(ast.parse((Path(root) / path).read_bytes(), path)):
-            if isinstance(node, ast.Import):
-                found.update(alias.name.split(".")[0] for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found.add(node.module.split(".")[0])
-    return found - set(PACKAGES) - set(sys.stdlib_module_names)
+    return imported_roots(entry, root) - set(PACKAGES) - set(sys.stdlib_module_names)
 
 
 def stage_libraries(stage: str, root: str | Path = ".") -> list[str]:
@@ -70,22 +63,40 @@ def declared(
     """The pinned versions of the libraries `stage` imports: what its artifacts record
     (`pinned`: the pins to use instead of root's pyproject.toml's)."""
     pinned = pins(root) if pinned is None else pinned
-    missing = [name for name in stage_libraries(stage, root) if name not in pinned]
+    libraries = stage_libraries(stage, root)
+    missing = [name for name in libraries if name not in pinned]
     if missing:
         raise PipelineError(
             f"{PINS_FILE}: [{PINS_KEY}] has no pin for {', '.join(missing)}, which "
             f"{stage_entry(stage)} imports; add it"
         )
-    return {name: pinned[name] for name in stage_libraries(stage, root)}
+    return {name: pinned[name] for name in libraries}
+
+
+def _installed(name: str, module: str) -> str:
+    """The installed version: the module's own __version__ (the stage imports it anyway),
+    or the distribution's metadata, which is slower to find."""
+    try:
+        found = importlib.import_module(_VERSION_MODULE.get(module, module)).__version__
+        if isinstance(found, str):
+            return found
+    except (ImportError, AttributeError):
+        pass
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+# Where a library's __version__ is, when not in its top-level package.
+_VERSION_MODULE = {"ruamel": "ruamel.yaml"}
 
 
 def check(stage: str) -> None:
     """Refuse to run `stage` under other library versions than the pinned ones."""
+    modules = {pin_name: module for module, pin_name in LIBRARIES.items()}
     for name, pin in declared(stage).items():
-        try:
-            installed = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            installed = "not installed"
+        installed = _installed(name, modules[name])
         if installed != pin:
             raise PipelineError(
                 f"{name} {installed} is installed, but {PINS_FILE} pins {name} {pin}, the "

@@ -51,9 +51,9 @@ def test_safetensors_is_a_library_of_the_model_stages_only():
 
 def test_another_installed_version_is_refused_in_one_line(monkeypatch):
     monkeypatch.chdir(ROOT)
-    real = environment.metadata.version
+    real = environment._installed
     monkeypatch.setattr(
-        environment.metadata, "version", lambda n: "2.4.5" if n == "numpy" else real(n)
+        environment, "_installed", lambda n, m: "2.4.5" if n == "numpy" else real(n, m)
     )
     with pytest.raises(PipelineError) as e:
         environment.check("prepare")
@@ -116,3 +116,11 @@ def test_torch_weights_without_torch_says_how_to_install_it(trained_project):
             "`pip install neural-bigram-pipeline[torch]`"
         )
     )
+
+
+def test_the_installed_versions_are_read_as_the_metadata_says():
+    from importlib import metadata
+
+    for module, name in environment.LIBRARIES.items():
+        assert environment._installed(name, module) == metadata.version(name)
+    assert environment._installed("no-such-lib", "no_such_lib") == "not installed"
