@@ -145,6 +145,16 @@ def shown_with(*revs):
     ]
 
 
+def exp_show_prints(monkeypatch, shown):
+    """`dvc exp show --json` as select runs it, answering `shown`."""
+    import subprocess
+
+    from bigram import select
+
+    done = subprocess.CompletedProcess([], 0, stdout=json.dumps(shown), stderr="")
+    monkeypatch.setattr(select.subprocess, "run", lambda *a, **k: done)
+
+
 def test_unfinished_failed_and_unscored_experiments_are_passed_over_and_said(monkeypatch, capsys):
     from bigram import select
 
@@ -168,13 +178,7 @@ def test_unfinished_failed_and_unscored_experiments_are_passed_over_and_said(mon
     ]
     # the running one's stale numbers (1.0) never win
     assert select.best(shown)[0].name == "ok"
-    monkeypatch.setattr(
-        select.subprocess,
-        "run",
-        lambda *a, **k: type(
-            "R", (), {"returncode": 0, "stdout": json.dumps(shown), "stderr": ""}
-        )(),
-    )
+    exp_show_prints(monkeypatch, shown)
     select.select_command(False)
     out = capsys.readouterr().out.splitlines()
     assert out[1] == (
@@ -188,13 +192,7 @@ def test_an_exact_tie_on_dev_is_said(monkeypatch, capsys):
     from bigram import select
 
     shown = shown_with(("b-exp", 2.4, "success"), ("a-exp", 2.4, "success"))
-    monkeypatch.setattr(
-        select.subprocess,
-        "run",
-        lambda *a, **k: type(
-            "R", (), {"returncode": 0, "stdout": json.dumps(shown), "stderr": ""}
-        )(),
-    )
+    exp_show_prints(monkeypatch, shown)
     select.select_command(False)
     out = capsys.readouterr().out
     assert "a-exp ties on dev NLL with b-exp: chosen as the name that sorts first" in out
