@@ -236,19 +236,3 @@ def md5_bytes(data: bytes) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def digests(path: str) -> tuple[str, str]:
-    """The file's md5 (as dvc.lock records it: an identity, not a security check) and
-    sha256 (for provenance others verify); in a stage, of the content just written."""
-    md5, sha256 = hashlib.md5(), hashlib.sha256()
-    with open(fsio.current(path), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            md5.update(block)
-            sha256.update(block)
-    return md5.hexdigest(), sha256.hexdigest()
-
-
-def md5(path: str) -> str:
-    """The file's md5, as dvc.lock records it."""
-    return digests(path)[0]

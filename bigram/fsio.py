@@ -252,15 +252,6 @@ def stage_outputs() -> Iterator[None]:
         _current = None
 
 
-def current(path: str | Path) -> Path:
-    """Where `path`'s newest content is: its pending temporary file in a stage_outputs
-    block, else the path itself (so lineage can digest what was just written)."""
-    path = Path(path)
-    if _current is not None and path in _current.pending:
-        return _current.pending[path]
-    return path
-
-
 def remove(path: str | Path) -> None:
     """Remove `path` together with the other outputs' commit (at once outside a block)."""
     if _current is not None:

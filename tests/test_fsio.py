@@ -33,7 +33,6 @@ def test_a_stages_outputs_change_together_or_not_at_all(tmp_path, monkeypatch):
     assert (open("a.txt").read(), open("b/b.txt").read()) == ("old a", "old b")
     with fsio.stage_outputs():
         artifacts.write_text("a.txt", "new a")
-        assert artifacts.md5("a.txt") == artifacts.md5_bytes(b"new a")  # lineage sees it
         artifacts.write_text("b/b.txt", "new b")
         fsio.remove("gone.txt")
     assert (open("a.txt").read(), open("b/b.txt").read()) == ("new a", "new b")
