@@ -30,18 +30,6 @@ from bigram.console import PipelineError
 from bigram.revision import Source, commit_holding, lock_stages
 
 
-def _flatten(nested: object) -> dict:
-    """{"train.lr": 50, ...} from {"train": {"lr": 50}} or dvc.lock's {"train.lr": 50};
-    {} from anything that is not a mapping (a broken file is reported as mismatches)."""
-    out = {}
-    for key, value in nested.items() if isinstance(nested, dict) else ():
-        if isinstance(value, dict):
-            out.update({f"{key}.{k}": v for k, v in value.items()})
-        else:
-            out[key] = value
-    return out
-
-
 def dir_manifest(md5: str) -> dict | None:
     """{relpath: md5} of a directory out recorded in dvc.lock, read from the DVC cache
     wherever `cache.dir` puts it; None if the local cache does not have it."""
@@ -120,7 +108,7 @@ class Audit:
         self.rederive()
 
     def check_params_and_files(self) -> None:
-        current = _flatten(self.src.yaml(params.PARAMS_FILE))
+        current = params.flatten(self.src.yaml(params.PARAMS_FILE))
         recorded_files: dict[str, str] = {}
         recorded_sha256: dict[str, str] = {}
         for stage in self.meta["lineage"]:
@@ -128,8 +116,8 @@ class Audit:
             entry = (self.lock or {}).get(name)
             if self.lock is not None and entry is None:
                 self.problems.append(f"dvc.lock: no {name} stage; run `dvc repro`")
-            locked_params = _flatten(entry["params"]) if entry else {}
-            for key, value in _flatten(stage["params"]).items():
+            locked_params = params.flatten(entry["params"]) if entry else {}
+            for key, value in params.flatten(stage["params"]).items():
                 self.expect(f"params.yaml {key}", value, current.get(key, "missing"))
                 if entry is not None:
                     self.expect(
@@ -425,7 +413,7 @@ def describe(path: str, data: bytes, meta: checkpoint.Meta) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
     lines.append(f"  code {_code_line(meta)}; {versions}")
     for stage in meta["lineage"]:
-        shown = " ".join(f"{k}={v}" for k, v in _flatten(stage["params"]).items())
+        shown = " ".join(f"{k}={v}" for k, v in params.flatten(stage["params"]).items())
         lines.append(f"{stage['stage']:8s} {shown}")
         for kind in ("inputs", "outputs"):
             for file, digest in stage[kind].items():

@@ -50,19 +50,6 @@ def _parse_params(data: bytes, name: str) -> object:
     return params.parse_yaml(data, name)
 
 
-def _flat(tree: object, prefix: str = "") -> dict[str, object]:
-    """{"train.lr": 50, "tool.bigram.pins.numpy": "2.4.6", ...} of nested mappings, as DVC
-    names params (dvc.lock keeps sections nested and other files' keys dotted)."""
-    out: dict[str, object] = {}
-    for key, value in tree.items() if isinstance(tree, dict) else ():
-        full = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(_flat(value, full + "."))
-        else:
-            out[full] = value
-    return out
-
-
 def _cached(md5: str) -> bytes | None:
     """A file's bytes from the local DVC cache, by its md5, wherever cache.dir puts it."""
     try:
@@ -142,7 +129,7 @@ class Check:
             if data is None:
                 raise PipelineError(f"{name}: not found {self.src.label}")
             (self.scratch / name).write_bytes(data)
-            current[name] = _flat(_parse_params(data, name))
+            current[name] = params.flatten(_parse_params(data, name))
         broken: set[str] = set()  # outputs that could not be rebuilt
         for name, entry in lock.items():
             outs = [o["path"] for o in entry["outs"]]
@@ -183,7 +170,7 @@ class Check:
                     name, dep["path"], "differs", "not the input dvc.lock records; run `dvc repro`"
                 )
         for file, locked in entry["params_files"].items():
-            for key, value in _flat(locked).items():
+            for key, value in params.flatten(locked).items():
                 found = current.get(file, {}).get(key)
                 if found != value:
                     self.row(

@@ -277,6 +277,21 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
     return raw
 
 
+def flatten(tree: object, prefix: str = "") -> dict[str, object]:
+    """{"train.lr": 50, "tool.bigram.pins.numpy": "2.4.6", ...} of nested mappings, as DVC
+    names params (dvc.lock keeps params.yaml's sections nested and other files' keys
+    dotted); {} from anything that is not a mapping (a broken file is reported as the
+    mismatches it causes)."""
+    out: dict[str, object] = {}
+    for key, value in tree.items() if isinstance(tree, dict) else ():
+        full = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, full + "."))
+        else:
+            out[full] = value
+    return out
+
+
 def outside_project(path: str) -> bool:
     """An absolute path, or one that climbs out of the project with '..'."""
     lexical = os.path.normpath(path)

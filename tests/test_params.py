@@ -117,3 +117,16 @@ def test_a_sample_too_long_to_draw_is_refused_up_front_and_its_bound_is_accepted
     )
     raw["sample"].update(count=200_000, max_length=100)  # 2e7: the bound itself
     assert params.validate(raw) is raw
+
+
+def test_flatten_names_params_as_dvc_does():
+    nested = {"train": {"lr": 50, "reg": 0.01}, "tool": {"bigram": {"pins": {"numpy": "2.4.6"}}}}
+    assert params.flatten(nested) == {
+        "train.lr": 50,
+        "train.reg": 0.01,
+        "tool.bigram.pins.numpy": "2.4.6",
+    }
+    assert params.flatten({"tool.bigram.pins.numpy": "2.4.6"}) == {
+        "tool.bigram.pins.numpy": "2.4.6"
+    }
+    assert params.flatten(None) == {} and params.flatten(["a"]) == {}
