@@ -177,3 +177,8 @@ def check_recorded(
                 f"{p} is not the file recorded in {lineage_file}; run `dvc repro` to rebuild both"
             )
     return chain
+
+
+def read_recorded(lineage_file: str, stages: tuple[str, ...], read: dict[str, bytes]) -> list[Link]:
+    """check_recorded on the chain in `lineage_file`: what a stage does with its inputs."""
+    return check_recorded(artifacts.read_json(lineage_file), stages, read, lineage_file)

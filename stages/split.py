@@ -61,12 +61,7 @@ def main() -> None:
     pairs = artifacts.check_pairs(
         artifacts.load_npy(read[artifacts.PAIRS], artifacts.PAIRS), len(vocab)
     )
-    chain = lineage.check_recorded(
-        artifacts.read_json(artifacts.PREPARE_LINEAGE),
-        ("prepare",),
-        read,
-        artifacts.PREPARE_LINEAGE,
-    )
+    chain = lineage.read_recorded(artifacts.PREPARE_LINEAGE, ("prepare",), read)
     out = derive(vocab, pairs, read, chain, split, model, lineage.stage_code("split"))
     with fsio.stage_outputs():
         for path, content in out.files.items():

@@ -59,12 +59,7 @@ def main() -> None:
     read = {artifacts.VOCAB: artifacts.read_bytes(artifacts.VOCAB, artifacts.JSON_LIMIT)}
     vocab = artifacts.parse_vocab(read[artifacts.VOCAB])
     read[artifacts.COUNTS] = artifacts.read_bytes(artifacts.COUNTS)
-    chain = lineage.check_recorded(
-        artifacts.read_json(artifacts.SPLIT_LINEAGE),
-        ("prepare", "split"),
-        read,
-        artifacts.SPLIT_LINEAGE,
-    )
+    chain = lineage.read_recorded(artifacts.SPLIT_LINEAGE, ("prepare", "split"), read)
     # W's shape follows the context the counts were made with, as split recorded it.
     V = len(vocab)
     rows = check_size(V, lineage.context_of(chain), artifacts.SPLIT_LINEAGE)
