@@ -1,8 +1,15 @@
+import io
 import json
 import os
+import resource
+import runpy
 import shutil
+import signal
 import subprocess
 import sys
+import warnings
+from collections.abc import Callable
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -57,8 +64,8 @@ def env():
     return e
 
 
-def sh(args, cwd, check=True):
-    r = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
+def sh(args, cwd, check=True, timeout=None):
+    r = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
         raise AssertionError(f"{args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
     return r
@@ -68,8 +75,142 @@ def dvc(cwd, *args, check=True):
     return sh([sys.executable, "-m", "dvc", *args], cwd, check)
 
 
-def stage(cwd, name, check=True):
-    return sh([sys.executable, "-m", f"stages.{name}"], cwd, check)
+def stage(cwd, name, *args, check=True, process=False, timeout=None):
+    """`python -m stages.<name> [args]` run in `cwd`: a CompletedProcess with text output.
+
+    In this process by default, as `python -m` would run it: the module runs as
+    `__main__` (runpy), so its own `run_stage(...)` line, argument parsing and error
+    handling are what run; stdout and stderr are captured, SystemExit is the exit code,
+    and an uncaught exception fails the test (in a process it would be a traceback).
+    The code that runs is this checkout's, which copy_project copied to `cwd`.
+    process=True starts a real interpreter instead, for what only a process shows:
+    signals, resource limits, closed pipes, the environment, the modules a fresh
+    start imports."""
+    argv = [sys.executable, "-m", f"stages.{name}", *args]
+    if process:
+        return sh(argv, cwd, check, timeout)
+    r = in_process(
+        argv,
+        cwd,
+        lambda: runpy.run_module(f"stages.{name}", run_name="__main__", alter_sys=True),
+        sys_argv=[str(Path(cwd, "stages", f"{name}.py")), *args],
+        timeout=timeout,
+    )
+    if check and r.returncode != 0:
+        raise AssertionError(f"{argv} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def bigram(cwd, *args, check=False, timeout=None):
+    """`python -m bigram <args>` run in `cwd`, in this process as stage() runs a stage."""
+    from bigram import cli
+
+    r = in_process(
+        [sys.executable, "-m", "bigram", *args],
+        cwd,
+        lambda: cli.main(list(args)),
+        sys_argv=["bigram", *args],
+        timeout=timeout,
+    )
+    if check and r.returncode != 0:
+        raise AssertionError(f"bigram {args} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def error_line(result):
+    """The single stderr line of a failed command, without its 'error: ' prefix."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0][len("error: ") :]
+
+
+# Python's default warning filters: what a freshly started interpreter prints.
+_DEFAULT_WARNINGS = [
+    ("default", DeprecationWarning, "__main__"),
+    ("ignore", DeprecationWarning, ""),
+    ("ignore", PendingDeprecationWarning, ""),
+    ("ignore", ImportWarning, ""),
+    ("ignore", ResourceWarning, ""),
+]
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
+class _Hung(BaseException):
+    """The in-process command's timeout: a BaseException, so no `except Exception` of the
+    code under test swallows it."""
+
+
+def _hung(signum, frame):
+    raise _Hung
+
+
+@contextmanager
+def _as_a_fresh_process(cwd, sys_argv, timeout):
+    """Run a command's code here as a new process started in `cwd` would: the working
+    directory, sys.argv, the environment, the signal handlers, the CPU limit and
+    sys.excepthook that bigram.console sets are restored afterwards; the module-level
+    state of bigram (the import-closure cache, the directories swept of stale temporary
+    files, the open stage outputs) starts empty, as in a new process; warnings print to
+    stderr once per place, as Python's default filters do; and a timeout, like
+    subprocess.run's, raises TimeoutExpired."""
+    from bigram import codedeps, fsio
+
+    saved = os.getcwd(), sys.argv[:], dict(os.environ), sys.excepthook
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGXCPU, signal.SIGALRM)}
+    cpu = resource.getrlimit(resource.RLIMIT_CPU)
+    codedeps._parsed_imports.cache_clear()  # keyed by paths relative to another project
+    fsio._swept.clear()  # "once per process": a new project's directories are not swept yet
+    assert fsio._current is None
+    os.chdir(cwd)
+    try:
+        with warnings.catch_warnings():
+            warnings.resetwarnings()
+            for action, category, module in reversed(_DEFAULT_WARNINGS):
+                warnings.filterwarnings(action, category=category, module=module)
+            warnings.showwarning = _show_warning
+            sys.argv = sys_argv
+            if timeout is not None:
+                signal.signal(signal.SIGALRM, _hung)
+                signal.setitimer(signal.ITIMER_REAL, timeout)
+            try:
+                yield
+            except _Hung:
+                raise subprocess.TimeoutExpired(sys_argv, timeout) from None
+            finally:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        cwd, sys.argv, environ, sys.excepthook = saved
+        os.chdir(cwd)
+        if os.environ != environ:
+            os.environ.clear()
+            os.environ.update(environ)
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        if resource.getrlimit(resource.RLIMIT_CPU) != cpu:
+            resource.setrlimit(resource.RLIMIT_CPU, cpu)
+        fsio._current = None
+
+
+def in_process(args, cwd, call: Callable[[], object], sys_argv, timeout=None):
+    """call() as the command `args` started in `cwd`: a CompletedProcess of its exit code
+    (SystemExit's, 0 if it returns) and its captured stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with redirect_stdout(out), redirect_stderr(err), _as_a_fresh_process(cwd, sys_argv, timeout):
+        try:
+            call()
+        except SystemExit as e:
+            if e.code is None or isinstance(e.code, int):
+                code = e.code or 0
+            else:  # sys.exit("message"): the interpreter prints it and exits 1
+                print(e.code, file=sys.stderr)
+                code = 1
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
 
 
 def snapshot(d):
@@ -171,6 +312,12 @@ def private_copy(template, tmp_path):
 def trained_project(trained_project_template, tmp_path):
     """A private copy of the project with every stage's outputs."""
     return private_copy(trained_project_template, tmp_path)
+
+
+@pytest.fixture
+def trained(trained_project):
+    """trained_project, by a shorter name."""
+    return trained_project
 
 
 @pytest.fixture(scope="session")
