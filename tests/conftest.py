@@ -56,6 +56,16 @@ PROJECT_FILES = [
 STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 
 
+def pytest_collection_finish(session):
+    """torch, which the tests use as the notebook's reference, on one thread: its tensors
+    here are tiny, and two threads per pytest-xdist worker on a two-core machine spin
+    against each other (the notebook's loops took 1-6 s instead of 0.2 s). Only this
+    process: the stages never import torch, and subprocesses keep their environment."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+
+
 def env():
     """The test's interpreter first on PATH, so dvc.yaml's `python` is this venv's."""
     e = dict(os.environ)

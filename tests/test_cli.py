@@ -8,25 +8,29 @@ import tomllib
 import pytest
 
 from bigram.cli import main
+from tests import conftest
 from tests.conftest import ROOT, env
 
 
 def bigram(*args, cwd=ROOT):
-    return subprocess.run(
-        [sys.executable, "-m", "bigram", *args],
-        cwd=cwd,
-        env=env(),
-        capture_output=True,
-        text=True,
-    )
+    """`python -m bigram <args>`, run in this process (conftest.bigram)."""
+    return conftest.bigram(cwd, *args)
 
 
 def test_exactly_one_console_command_and_it_is_python_m_bigram():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"bigram": "bigram.cli:main"}
-    r = bigram("--help")
+    # a real `python -m bigram`: bigram/__main__.py is the command
+    r = subprocess.run(
+        [sys.executable, "-m", "bigram", "--help"],
+        cwd=ROOT,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0
     assert "lineage" in r.stdout and "select" in r.stdout
+    assert r.stdout == bigram("--help").stdout
 
 
 def test_every_subcommand_has_help():

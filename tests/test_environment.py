@@ -98,23 +98,17 @@ def test_the_whole_pipeline_runs_without_torch_and_writes_the_same_bytes(
             assert (project / rel).read_bytes() == path.read_bytes(), rel
 
 
-def test_torch_weights_without_torch_says_how_to_install_it(trained_project):
-    code = (
-        "import sys; sys.modules['torch'] = None\n"
-        "from bigram.api import load\n"
-        "load('models/model.safetensors').torch_weights()\n"
-    )
-    r = subprocess.run(
-        [sys.executable, "-c", code], cwd=trained_project, env=env(), capture_output=True, text=True
-    )
-    assert r.returncode == 1
-    assert (
-        r.stderr.strip()
-        .splitlines()[-1]
-        .startswith(
-            "bigram.console.PipelineError: torch_weights() needs torch, which is not installed: "
-            "`pip install neural-bigram-pipeline[torch]`"
-        )
+def test_torch_weights_without_torch_says_how_to_install_it(trained_project, monkeypatch):
+    from bigram.api import load
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails, as uninstalled
+    monkeypatch.chdir(trained_project)
+    model = load("models/model.safetensors")
+    with pytest.raises(PipelineError) as e:
+        model.torch_weights()
+    assert str(e.value).startswith(
+        "torch_weights() needs torch, which is not installed: "
+        "`pip install neural-bigram-pipeline[torch]`"
     )
 
 

@@ -6,15 +6,13 @@ import copy
 import hashlib
 import json
 import re
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from bigram import artifacts, checkpoint, provenance
-from tests.conftest import commit_all, env, init_git, sh
+from tests.conftest import bigram, commit_all, init_git, sh
 
 MODEL = "models/model.safetensors"
 
@@ -251,12 +249,6 @@ def dependency(statement, name):
     found = [d for d in deps if d.get("name") == name]
     assert len(found) == 1, (name, deps)
     return found[0]
-
-
-def bigram(cwd, *args):
-    return subprocess.run(
-        [sys.executable, "-m", "bigram", *args], cwd=cwd, env=env(), capture_output=True
-    )
 
 
 @pytest.fixture
@@ -502,7 +494,7 @@ def test_the_command_prints_the_statement_the_same_every_time(trained_project, m
     assert statement == provenance.statement(MODEL, data, meta)
     assert problems(statement, data) == []
     expected = json.dumps(statement, indent=2, sort_keys=True) + "\n"
-    assert first.stdout.decode() == expected
+    assert first.stdout == expected
     # --json changes nothing: the statement is JSON
     assert (
         bigram(trained_project, "lineage", "--json", "--provenance", MODEL).stdout == first.stdout
@@ -512,7 +504,7 @@ def test_the_command_prints_the_statement_the_same_every_time(trained_project, m
 def test_the_command_refuses_provenance_with_verify(trained_project):
     r = bigram(trained_project, "lineage", "--provenance", "--verify", MODEL)
     assert r.returncode == 2
-    assert b"not allowed with argument" in r.stderr and b"Traceback" not in r.stderr
+    assert "not allowed with argument" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_the_command_reads_a_revision_and_publishes_the_remote(trained_project):
@@ -532,5 +524,5 @@ def test_the_command_reads_a_revision_and_publishes_the_remote(trained_project):
     assert r.returncode == 0, r.stderr
     statement = json.loads(r.stdout)
     assert problems(statement, data) == []
-    assert b"s3cret" not in r.stdout
+    assert "s3cret" not in r.stdout
     assert dependency(statement, "code")["uri"] == f"git+https://example.com/o/r.git@{commit}"

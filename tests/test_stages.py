@@ -18,14 +18,9 @@ STAGES = list(yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"])
 
 @pytest.mark.parametrize("name", STAGES)
 def test_help_says_what_the_stage_reads_and_writes_and_touches_nothing(project, name):
-    r = subprocess.run(
-        [sys.executable, "-m", f"stages.{name}", "--help"],
-        cwd=project,
-        env=env(),
-        capture_output=True,
-        text=True,
-    )
+    r = stage(project, name, "--help")
     assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"usage: python -m stages.{name} [-h]\n")
     assert "Reads" in r.stdout and "Writes" in r.stdout
     assert sorted(p.name for p in project.iterdir()) == sorted(
         p.name for p in project.iterdir() if p.name not in ("models", "metrics", "plots")
@@ -35,17 +30,21 @@ def test_help_says_what_the_stage_reads_and_writes_and_touches_nothing(project, 
 
 @pytest.mark.parametrize("name", STAGES)
 def test_an_argument_is_refused_before_any_work(project, name):
-    r = subprocess.run(
-        [sys.executable, "-m", f"stages.{name}", "--steps", "5"],
-        cwd=project,
-        env=env(),
-        capture_output=True,
-        text=True,
-    )
+    r = stage(project, name, "--steps", "5", check=False)
     assert r.returncode == 2
     assert "unrecognized arguments: --steps 5" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (project / "data/prepared").exists()
+
+
+def test_help_and_a_refused_argument_in_a_real_process(project):
+    """What the in-process runs above stand for, in a real `python -m` interpreter."""
+    r = stage(project, "train", "--help", process=True)
+    assert r.returncode == 0 and r.stdout == stage(project, "train", "--help").stdout
+    r = stage(project, "train", "--steps", "5", check=False, process=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr == stage(project, "train", "--steps", "5", check=False).stderr
+    assert not (project / "models").exists()
 
 
 def test_a_stage_runs_as_a_script_too(project):
