@@ -235,7 +235,7 @@ def test_other_files_among_the_checkpoints_are_left_alone(trained):
 @pytest.mark.parametrize(
     "steps",
     [
-        1_000,
+        500,
         # 10,000 checkpoints: the most train.checkpoint_every = 1 may ask for (see
         # test_checkpoint_every_step_of_a_long_run_is_refused_up_front for one more)
         pytest.param(9_999, marks=pytest.mark.slow),
