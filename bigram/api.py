@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bigram import artifacts, checkpoint, lineage, model, params
+from bigram import artifacts, checkpoint, lineage, model, params, sampling
 from bigram.console import PipelineError
 from bigram.context import advance, context_rows
 from bigram.names import BOUNDARY, encode
@@ -132,8 +132,9 @@ class Model:
             check, allowed, _ = params.RULES[f"sample.{key}"]
             if not check(value):
                 raise ValueError(f"sample(): {key} = {value!r} is not allowed; use {allowed}")
-        seqs = model.sample(self._distributions[1], count, seed, max_length)
-        return ["".join(self.vocab[i] for i in seq) for seq in seqs]
+        return sampling.spell(
+            self.vocab, sampling.draw(self._distributions[1], count, seed, max_length)
+        )
 
     def torch_weights(self) -> "torch.Tensor":
         """W as a new float32 torch tensor (a copy: W itself stays read-only), e.g. to

@@ -195,8 +195,8 @@ RULES = {
     "sample.max_length": (*_bounded(100_000), 50),
 }
 
-# The longest sample stage: names are drawn a symbol at a time and held until written.
-MAX_SAMPLE_SYMBOLS = 20_000_000
+# The longest sample stage: every name at its longest, drawn and held until written.
+MAX_SAMPLE_SYMBOLS = 50_000_000
 
 SECTIONS: dict[str, list[str]] = {}
 for _key in RULES:
@@ -264,7 +264,7 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
         problems.append(
             f"{source}: sample.count × sample.max_length = {draw['count']:,} × "
             f"{draw['max_length']:,} = {draw['count'] * draw['max_length']:.2g} symbols at most; "
-            f"the limit is {MAX_SAMPLE_SYMBOLS:,} (about a minute and 200 MiB here): lower either"
+            f"the limit is {MAX_SAMPLE_SYMBOLS:,} (under a minute and 1 GiB here): lower either"
         )
     split = raw.get("split")
     if not problems and split["train"] + split["dev"] >= 1:

@@ -17,13 +17,13 @@ from bigram.context import (
     label,
     weights_needed,
 )
-from bigram.model import sample
 from bigram.names import encode
 from bigram.params import TrainParams
 from bigram.splitting import split_counts, split_pairs
 from bigram.training import fit
 from tests import notebook
 from tests.conftest import NOTEBOOK_NAMES, REAL_NAMES
+from tests.test_sampling import sample
 
 TRICKY = ["a", "aa", "aaa", "abcabc", "b", "cab", "ba", "abba", "c"]
 

@@ -113,9 +113,9 @@ def test_a_sample_too_long_to_draw_is_refused_up_front_and_its_bound_is_accepted
         params.validate(raw)
     assert str(e.value) == (
         "params.yaml: sample.count × sample.max_length = 1,000,000 × 100,000 = 1e+11 symbols "
-        "at most; the limit is 20,000,000 (about a minute and 200 MiB here): lower either"
+        "at most; the limit is 50,000,000 (under a minute and 1 GiB here): lower either"
     )
-    raw["sample"].update(count=200_000, max_length=100)  # 2e7: the bound itself
+    raw["sample"].update(count=1_000_000, max_length=50)  # 5e7: the bound itself
     assert params.validate(raw) is raw
 
 
