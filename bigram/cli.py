@@ -3,6 +3,7 @@
     bigram lineage [--json] [--verify | --provenance] [--rev REV] CHECKPOINT
     bigram select [--json] [--model neural|count] [--by PARAM]
     bigram check [--json] [--rev REV]
+    bigram sweep -S KEY=V1,V2 ... [--jobs N]
 
 The DVC stages are not here: `dvc repro` runs them (stages/).
 """
@@ -67,6 +68,30 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--rev", help="check dvc.lock as it is at this git revision or DVC experiment"
     )
+    sweep = sub.add_parser(
+        "sweep",
+        help="queue a grid of experiments and run it on every core",
+        description="Queue every combination of the -S values as DVC experiments and run "
+        "them on DVC's queue with N workers, never two at once that would run the same "
+        "stage (DVC's run-cache race): stages they share run once and the rest take them "
+        "from the run cache. Exit 1 if an experiment failed, with why in one line.",
+    )
+    sweep.add_argument(
+        "-S",
+        "--set-param",
+        dest="sets",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2",
+        help="a params.yaml key and its values, as `dvc exp run -S`; repeat for a grid",
+    )
+    sweep.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="DVC queue workers (default: one per core this process may use)",
+    )
     return top
 
 
@@ -100,6 +125,10 @@ def main(argv: list[str] | None = None) -> None:
             from bigram.check import check_command
 
             code = check_command(args.rev, args.json)
+        elif args.command == "sweep":
+            from bigram.sweep import default_jobs, sweep_command
+
+            code = sweep_command(args.sets, args.jobs or default_jobs())
         else:
             from bigram.select import select_command
 

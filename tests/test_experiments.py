@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import sys
-import time
 
 import pytest
 
@@ -60,31 +59,25 @@ def test_plots_diff_shows_both_experiments_side_by_side(trained_repo):
         assert_heatmaps_drawn(repo / "diff/index.html", revisions=["HEAD", name], symbols=V)
 
 
-def wait_for_queue(repo, tasks, timeout=600):
-    """Until `tasks` queued experiments have ended: a task between states is neither
-    Queued nor Running for a moment, so their absence does not mean the queue is done."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = dvc(repo, "queue", "status").stdout
-        if len(re.findall(r"\b(Success|Failed)\b", status)) >= tasks:
-            return status
-        time.sleep(2)
-    raise AssertionError(f"queue still busy after {timeout}s:\n{status}")
-
-
 @pytest.mark.slow
 def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
-    """The exercises' grid in small: bigram and trigram, two regularisation strengths."""
+    """The exercises' grid in small, on two workers: bigram and trigram, two
+    regularisation strengths, two smoothings (pairs that share split, train, evaluate and
+    sample: each of those runs once, the other of the pair takes it from the run cache)."""
     repo = trained_repo
-    dvc(repo, "exp", "run", "--queue", "-S", "model.context=1,2", "-S", "train.reg=0.001,0.1")
-    try:
-        # one worker, as the README says: two workers saving the same run-cache entry
-        # (the experiments of one context share their split stage) can fail one of them
-        dvc(repo, "queue", "start")
-        status = wait_for_queue(repo, tasks=4)
-    finally:
-        dvc(repo, "queue", "stop", check=False)
-    assert status.count("Success") == 4, status
+    sweep = sh(
+        [sys.executable, "-m", "bigram", "sweep", "-j", "2", "-S", "model.context=1,2"]
+        + ["-S", "train.reg=0.001,0.1", "-S", "compare.smoothing=0.1,1"],
+        repo,
+    )
+    assert "8 of 8 succeeded" in sweep.stdout, sweep.stdout
+    status = dvc(repo, "queue", "status").stdout
+    assert status.count("Success") == 8, status
+    logs = [p.read_text() for p in (repo / ".dvc/tmp/exps/run").glob("*/*.out")]
+    for stage in ("train", "evaluate", "sample"):  # one run per (context, reg)
+        assert sum(f"Running stage '{stage}'" in log for log in logs) == 4, stage
+        assert sum(f"Stage '{stage}' is cached" in log for log in logs) == 4, stage
+    assert sum("Running stage 'split'" in log for log in logs) == 1  # context 2; 1 is HEAD's
 
     shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
     head = next(r for r in shown if r["rev"] != "workspace")
@@ -94,7 +87,9 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
             p = rev["data"]["params"]["params.yaml"]["data"]
             dev = rev["data"]["metrics"]["metrics/evaluate.json"]["data"]["dev"]["nll"]
             runs[rev["name"]] = ((p["model"]["context"], p["train"]["reg"]), dev)
-    assert sorted(p for p, _ in runs.values()) == [(1, 0.001), (1, 0.1), (2, 0.001), (2, 0.1)]
+    assert sorted(p for p, _ in runs.values()) == sorted(
+        [(1, 0.001), (1, 0.1), (2, 0.001), (2, 0.1)] * 2
+    )
 
     table = dvc(
         repo,
@@ -112,27 +107,46 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
     ).stdout
     rows = [r for r in csv.DictReader(io.StringIO(table)) if r["Experiment"]]
     devs = [float(r["dev.nll"]) for r in rows]
-    assert [r["Experiment"] for r in rows] == sorted(runs, key=lambda n: runs[n][1])
-    assert devs == sorted(devs)
+    assert devs == sorted(devs) == sorted(dev for _, dev in runs.values())
+    assert all(runs[r["Experiment"]][1] == dev for r, dev in zip(rows, devs))
 
     chosen = json.loads(sh([sys.executable, "-m", "bigram", "select", "--json"], repo).stdout)
     committed = read_json(repo / "metrics/evaluate.json")["dev"]["nll"]
     best_exp = min(runs, key=lambda n: runs[n][1])
-    if runs[best_exp][1] < committed:
-        assert chosen["name"] == best_exp and chosen["kind"] == "experiment"
+    if runs[best_exp][1] < committed:  # one of a tied pair (they differ in smoothing only)
+        assert chosen["kind"] == "experiment" and runs[chosen["name"]][1] == runs[best_exp][1]
     assert chosen["dev_nll"] == min(committed, runs[best_exp][1])
-    assert chosen["considered"] == 5
+    assert chosen["considered"] == 9
 
     by = sh([sys.executable, "-m", "bigram", "select", "--by", "model.context", "--json"], repo)
     groups = json.loads(by.stdout)["best"]
     assert [g["group"] for g in groups] == [{"model.context": 1}, {"model.context": 2}]
     trigram = min((n for n in runs if runs[n][0][0] == 2), key=lambda n: runs[n][1])
-    assert groups[1]["name"] == trigram and groups[1]["dev_nll"] == runs[trigram][1]
+    assert runs[groups[1]["name"]][1] == groups[1]["dev_nll"] == runs[trigram][1]
 
     dvc(repo, "exp", "apply", best_exp)
     assert read_json(repo / "metrics/evaluate.json")["dev"]["nll"] == runs[best_exp][1]
     dvc(repo, "exp", "branch", best_exp, "best-on-dev")
     assert "best-on-dev" in sh(["git", "branch"], repo).stdout
+
+
+@pytest.mark.slow
+def test_a_failed_experiment_of_a_sweep_says_why_in_one_line(trained_repo):
+    repo = trained_repo
+    r = sh(
+        [sys.executable, "-m", "bigram", "sweep", "-j", "2", "-S", "train.lr=1e9,10"]
+        + ["-S", "train.steps=20"],
+        repo,
+        check=False,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "1 of 2 succeeded" in r.stdout
+    [line] = r.stderr.splitlines()
+    assert re.fullmatch(
+        r"error: \S+ failed \(train.lr=1e9 train.steps=20\): train: train diverged at step "
+        r"\d+ .*",
+        line,
+    ), line
 
 
 @pytest.mark.slow

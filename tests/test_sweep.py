@@ -1,0 +1,175 @@
+"""bigram sweep's plan: the grid, its checks, and an order in which no two experiments in
+flight would run the same stage (DVC's run-cache race)."""
+
+import itertools
+
+import pytest
+
+from bigram import params
+from bigram.console import PipelineError
+from bigram.sweep import Experiment, Plan, Stage, failure_line, grid, lock_keys, stage_keys
+from bigram.sweep import experiment_params as with_overrides
+from tests.conftest import bigram, error_line
+
+README_GRID = [
+    "model.context=1,2,3",
+    "train.reg=0.001,0.1",
+    "compare.smoothing=0.1,1",
+    "train.lr=50",
+    "train.steps=1000",
+]
+# dvc.yaml's graph, as DVC reads it (a slow test runs the real one): what each stage
+# reads from params.yaml, itself or through its upstream stages.
+STAGES = [
+    Stage("prepare", ("data",), ()),
+    Stage("split", ("data", "model", "split"), ("prepare",)),
+    Stage("train", ("data", "model", "split", "train"), ("prepare", "split")),
+    Stage("evaluate", ("data", "model", "split", "train"), ("prepare", "split", "train")),
+    Stage("compare", ("compare", "data", "model", "split", "train"), ("prepare", "split", "train")),
+    Stage("sample", ("data", "model", "sample", "split", "train"), ("prepare", "split", "train")),
+]
+
+
+def test_the_grid_is_every_combination_first_option_slowest():
+    exps = grid(README_GRID)
+    assert len(exps) == 12
+    assert [dict(e.overrides)["model.context"] for e in exps] == ["1"] * 4 + ["2"] * 4 + ["3"] * 4
+    assert [dict(e.overrides)["compare.smoothing"] for e in exps[:4]] == ["0.1", "1"] * 2
+    assert exps[0].label() == (
+        "model.context=1 train.reg=0.001 compare.smoothing=0.1 train.lr=50 train.steps=1000"
+    )
+    assert grid(["params.yaml:train.lr=10,10, 50"]) == [  # DVC's file prefix; a repeat is one
+        Experiment((("train.lr", "10"),)),
+        Experiment((("train.lr", "50"),)),
+    ]
+
+
+BAD_SETS = {
+    "train.lr": "-S 'train.lr': write KEY=VALUE or KEY=V1,V2,... with a params.yaml key, "
+    "e.g. -S train.lr=10,50",
+    "other.yaml:a=1": "-S 'other.yaml:a=1': write KEY=VALUE or KEY=V1,V2,... with a params.yaml "
+    "key, e.g. -S train.lr=10,50",
+    "train.lr=range(1,5)": "-S 'train.lr=range(1,5)': bigram sweep takes plain values and comma "
+    "lists (KEY=V1,V2); for Hydra's other sweeps, queue them with `dvc exp run --queue -S` and "
+    "`dvc queue start` (one worker)",
+    "train.lr=1,,2": "-S 'train.lr=1,,2': an empty value; list values as train.lr=V1,V2",
+}
+
+
+@pytest.mark.parametrize("text", BAD_SETS)
+def test_a_malformed_set_is_one_line_before_anything_is_queued(text):
+    with pytest.raises(PipelineError) as e:
+        grid([text])
+    assert str(e.value) == BAD_SETS[text]
+
+
+def test_a_key_twice_is_refused():
+    with pytest.raises(PipelineError, match=r"^-S train.lr is given twice; list its values once"):
+        grid(["train.lr=1", "train.lr=2"])
+
+
+def test_every_experiment_is_checked_as_the_stages_will_before_any_is_queued():
+    base = params.defaults()
+    tree = with_overrides(base, Experiment((("train.lr", "1e-3"), ("model.context", "2"))))
+    assert tree["train"]["lr"] == 0.001 and tree["model"]["context"] == 2  # parsed as DVC does
+    assert base["train"]["lr"] == 50  # the base is not changed
+    with pytest.raises(PipelineError) as e:
+        with_overrides(base, Experiment((("train.lr", "-1"),)))
+    assert str(e.value).startswith("params.yaml with -S train.lr=-1: train.lr = -1 is not allowed")
+    assert str(e.value).endswith("; nothing was queued")
+    with pytest.raises(PipelineError, match=r"^-S train.rate: params.yaml has no such key; the "):
+        with_overrides(base, Experiment((("train.rate", "1"),)))
+
+
+def test_the_command_refuses_a_bad_grid_in_one_line_before_touching_dvc(project):
+    r = bigram(project, "sweep", "-S", "train.lr=10,-5")
+    assert error_line(r).startswith("params.yaml with -S train.lr=-5: train.lr = -5 is not allowed")
+    assert not (project / ".dvc/tmp/exps").exists()
+
+
+def run(plan, jobs, order=None):
+    """Run the plan as DVC's workers would, experiments ending in `order` (the first in
+    flight by default); return the stage runs each experiment made, checking at every
+    step that no two in flight would make the same one."""
+    made = []
+    while plan.waiting or plan.flying:
+        while len(plan.flying) < jobs and (exp := plan.next()) is not None:
+            pass
+        flying = list(plan.flying.values())
+        for a, b in itertools.combinations(flying, 2):
+            assert not a & b, "two experiments in flight would run the same stage"
+        exp = (order or (lambda f: next(iter(f))))(plan.flying)
+        made.append(plan.flying[exp])
+        plan.finished(exp, ok=True)
+    return made
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3, 8])
+def test_shared_stages_run_once_and_never_two_at_a_time(jobs):
+    base = params.defaults()
+    exps = grid(README_GRID)
+    plan = Plan([(e, stage_keys(STAGES, with_overrides(base, e))) for e in exps], set())
+    made = run(plan, jobs)
+    assert len(made) == 12
+    runs = [key for keys in made for key in keys]
+    assert len(runs) == len(set(runs))  # every stage run once
+    count = {s.name: sum(k[0] == s.name for k in runs) for s in STAGES}
+    # one prepare; a split per context; a train, evaluate and sample per (context, reg);
+    # compare reads train's params too, so one per experiment
+    assert count == {
+        "prepare": 1,
+        "split": 3,
+        "train": 6,
+        "evaluate": 6,
+        "compare": 12,
+        "sample": 6,
+    }
+
+
+def test_the_longest_experiments_go_first_and_workers_are_not_left_idle():
+    base = params.defaults()
+    base["data"]["names"] = "data/names.txt"
+    done = lock_keys(STAGES, set(), base)  # the workspace's run: context 1 is split already
+    exps = grid(README_GRID)
+    plan = Plan([(e, stage_keys(STAGES, with_overrides(base, e))) for e in exps], done)
+    first, second = plan.next(), plan.next()
+    # a split, a train, evaluate, compare, sample each, and no stage in common
+    assert {dict(e.overrides)["model.context"] for e in (first, second)} == {"2", "3"}
+    assert len(plan.flying[first]) == len(plan.flying[second]) == 5
+    assert plan.next() is not None  # a context-1 experiment needs neither split
+
+
+def test_a_stale_stage_and_what_follows_it_are_not_taken_from_dvc_lock():
+    base = params.defaults()
+    fresh = {k[0] for k in lock_keys(STAGES, set(), base)}
+    assert fresh == {s.name for s in STAGES}
+    assert {k[0] for k in lock_keys(STAGES, {"split"}, base)} == {"prepare"}
+
+
+def test_a_failed_experiments_stages_are_run_by_the_next_that_needs_them():
+    base = params.defaults()
+    exps = grid(["train.lr=10", "compare.smoothing=0.1,1"])
+    plan = Plan([(e, stage_keys(STAGES, with_overrides(base, e))) for e in exps], set())
+    first = plan.next()
+    assert plan.next() is None  # the other needs the same train: it waits
+    plan.finished(first, ok=False)
+    second = plan.next()
+    assert second is not None and "train" in {k[0] for k in plan.flying[second]}
+
+
+LOG = """Reproducing experiment 'sunny-duck'
+Stage 'prepare' didn't change, skipping
+Running stage 'train':
+> python -m stages.train
+error: train diverged at step 3 (loss inf); lower train.lr
+ERROR: failed to reproduce 'train': failed to run: python -m stages.train, exited with 1
+"""
+
+
+def test_a_failure_is_said_with_the_stages_own_line():
+    assert failure_line(LOG, "0123456789") == (
+        "train: train diverged at step 3 (loss inf); lower train.lr"
+    )
+    theirs = LOG.replace("error: train diverged at step 3 (loss inf); lower train.lr\n", "")
+    assert failure_line(theirs, "0123456789").startswith("ERROR: failed to reproduce 'train'")
+    assert failure_line("", "0123456789") == "see `dvc queue logs 0123456`"
