@@ -25,6 +25,9 @@
 5. contexts: names.txt with model.context = k (W is V^k×V) and otherwise default params,
    run stage by stage as in 3, for each k of --contexts (default 1-4; k = 4 is the largest
    W the split stage allows on names.txt).
+6-8. what a user waits for around the stages, from scripts/bench_workflow.py (which runs
+   alone too): the README's sweep on 1 and on all workers, the sample stage at 20,000 and
+   1,000,000 names, and the quick test loop.
 
 Run from the project root with the project's venv active:
 
@@ -56,6 +59,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import bench_workflow  # noqa: E402
 import yaml  # noqa: E402
 
 from bigram.names import encode, parse_names  # noqa: E402
@@ -825,7 +829,8 @@ def main():
     ap.add_argument(
         "--skip",
         default="",
-        help="comma list of sections to skip: training,dvc,scaling,vocab,context",
+        help="comma list of sections to skip: training,dvc,scaling,vocab,context,sweep,"
+        "sampling,tests",
     )
     a = ap.parse_args()
     dvc_repeats = a.repeats
@@ -874,6 +879,8 @@ def main():
             ]
         )
     summary(machine_line, tr, dv, sizes, vocabs, contexts)
+    print()
+    print(bench_workflow.run(names_path, 1 if a.quick else 3, skip, COMMIT))
 
 
 if __name__ == "__main__":
