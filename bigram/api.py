@@ -21,7 +21,7 @@ broken checkpoint raises bigram.console.PipelineError, whose message names the f
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class Model:
 
     vocab: list[str]
     W: np.ndarray
-    meta: dict
+    meta: dict[str, Any]
 
     def __repr__(self) -> str:
         # The default repr would print all of W and the whole lineage.
@@ -111,7 +111,8 @@ class Model:
                 name = next(n for n in names if symbol in n)
                 raise self._unknown(symbol, f" (in {name!r})")
         to_model = np.array([self._index[s] for s in seen], dtype=np.int64)
-        return to_model[local]
+        indices: np.ndarray = to_model[local]
+        return indices
 
     def nll(self, names: list[str]) -> float:
         """Mean negative log-likelihood per symbol of `names` (each ended by '.', and
@@ -173,7 +174,7 @@ def load(path: str = artifacts.MODEL, rev: str | None = None) -> Model:
     return Model(vocab=list(meta["vocab"]), W=W, meta=meta)
 
 
-def _parse_at(path: str, rev: str) -> tuple[np.ndarray, dict]:
+def _parse_at(path: str, rev: str) -> tuple[np.ndarray, dict[str, Any]]:
     # Imported here: the audit module (and DVC behind it) is needed only for rev reads.
     from bigram.revision import Source, git
 

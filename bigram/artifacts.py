@@ -19,13 +19,12 @@ import numpy as np
 
 from bigram import fsio
 from bigram.console import PipelineError
+from bigram.names import MAX_VOCAB
 
 VOCAB = "data/prepared/vocab.json"
 PAIRS = "data/prepared/pairs.npy"
 PREPARE_LINEAGE = "data/prepared/lineage.json"
 SPLIT = "data/split/split.npy"
-# counts.npy is (3, V, V): the bigram counts of these splits, in this order.
-SPLITS = ("train", "dev", "test")
 COUNTS = "data/split/counts.npy"
 SPLIT_LINEAGE = "data/split/lineage.json"
 MODEL = "models/model.safetensors"
@@ -62,7 +61,6 @@ def checkpoint_paths() -> list[str]:
 # at 0.9 and 1.6 GiB. At 256 MiB prepare peaked at 4.7 GiB.
 NAMES_LIMIT = 48 * 2**20
 JSON_LIMIT = 4 * 2**20
-MAX_VOCAB = 4096  # a 4096×4096 W keeps every stage under its 2 GiB budget
 # The largest .npy file: the pairs of a names file at its size bound (uint16 indices).
 NPY_LIMIT = 8 * NAMES_LIMIT + 2**20
 REBUILD = "run `dvc repro` to rebuild it"

@@ -20,6 +20,7 @@ run) is never skipped silently: it gets a line saying what would bring it, and e
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from bigram.console import PipelineError
 from bigram.revision import Source, commit_holding, lock_stages
 
 
-def dir_manifest(md5: str) -> dict | None:
+def dir_manifest(md5: str) -> dict[str, Any] | None:
     """{relpath: md5} of a directory out recorded in dvc.lock, read from the DVC cache
     wherever `cache.dir` puts it; None if the local cache does not have it."""
     try:
@@ -43,7 +44,7 @@ def dir_manifest(md5: str) -> dict | None:
         return None
 
 
-def _locked_files(stages: dict) -> tuple[list[tuple[str, str, str | None]], list[str]]:
+def _locked_files(stages: dict[str, Any]) -> tuple[list[tuple[str, str, str | None]], list[str]]:
     """[(stage, path, md5)] of what dvc.lock says each stage produced (files inside
     directory outs too, from the directory's manifest), and of the external inputs
     no stage produces, such as the names file; and the directories whose manifest
@@ -76,7 +77,9 @@ def running_root() -> Path:
 class Audit:
     """The checks of one checkpoint against one source, and what disagreed."""
 
-    def __init__(self, path: str, data: bytes, W: np.ndarray, meta: dict, src: Source) -> None:
+    def __init__(
+        self, path: str, data: bytes, W: np.ndarray, meta: dict[str, Any], src: Source
+    ) -> None:
         self.path, self.data, self.W, self.meta, self.src = path, data, W, meta, src
         self.problems: list[str] = []
         self.not_made: list[str] = []
@@ -230,7 +233,8 @@ class Audit:
                 if path in link["code"] and link["code"][path] != found[path]
             }
             if differs:
-                now = f"blob {found[path][:12]}" if found[path] else "no such file"
+                blob = found[path]
+                now = f"blob {blob[:12]}" if blob else "no such file"
                 self.problems.append(
                     f"code: {path} {self.src.label} ({now}) is not the code the "
                     f"{', '.join(s for s in lineage.STAGES if s in differs)} stage ran "
@@ -268,10 +272,10 @@ class Audit:
                 )
                 return
         try:
-            data = params.section("data", chain[0]["params"]["data"], self.path)
-            split = params.section("split", chain[1]["params"]["split"], self.path)
-            model = params.section("model", chain[1]["params"]["model"], self.path)
-            train = params.section("train", chain[2]["params"]["train"], self.path)
+            data = params.section(params.DataParams, chain[0]["params"]["data"], self.path)
+            split = params.section(params.SplitParams, chain[1]["params"]["split"], self.path)
+            model = params.section(params.ModelParams, chain[1]["params"]["model"], self.path)
+            train = params.section(params.TrainParams, chain[2]["params"]["train"], self.path)
         except PipelineError as e:
             self.not_made.append(f"not re-derived: the recorded params are not this code's ({e})")
             return
@@ -388,10 +392,10 @@ class Audit:
 
 def _code_line(meta: checkpoint.Meta) -> str:
     if checkpoint.schema_of(meta) == 1:
-        code = meta["code"]
-        if code["commit"] is None:
+        recorded = meta["code"]
+        if recorded["commit"] is None:
             return "no git"
-        return f"git {code['commit'][:12]} ({'DIRTY' if code['dirty'] else 'clean'})"
+        return f"git {recorded['commit'][:12]} ({'DIRTY' if recorded['dirty'] else 'clean'})"
     code: dict[str, str] = {}
     for link in meta["lineage"]:
         code.update(link["code"])

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bigram import artifacts, differ, fsio, params
 from bigram.console import PipelineError
@@ -161,7 +162,9 @@ class Check:
                 self.compare(name, out["path"], out.get("md5"))
         return self.exit_code()
 
-    def stale(self, name: str, entry: dict, current: dict[str, dict[str, object]]) -> None:
+    def stale(
+        self, name: str, entry: dict[str, Any], current: dict[str, dict[str, object]]
+    ) -> None:
         """Inputs that are not what dvc.lock records: the lock is stale, `dvc repro` runs it."""
         for dep in entry["deps"]:
             target = self.scratch / dep["path"]

@@ -23,6 +23,7 @@ minor version, torch's build label). It is still read and shown.
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -143,7 +144,7 @@ def to_bytes(W: np.ndarray, meta: Meta) -> bytes:
 def build_meta(
     vocab: list[str],
     chain: list[Any],
-    versions: dict[str, str | None],
+    versions: Mapping[str, str | None],
     step: int,
     terms: tuple[float, float, float],
     previous: dict[str, str] | None,

@@ -30,7 +30,7 @@ def _imported_modules(path: Path) -> frozenset[str]:
 def _parsed_imports(path: Path, mtime_ns: int, size: int) -> frozenset[str]:
     # Cached by content's stamp: a stage asks for its closure several times (its code
     # identity, its pinned libraries), and parsing ~20 files is most of a stage's start-up.
-    found = set()
+    found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)

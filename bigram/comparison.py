@@ -4,6 +4,7 @@ heatmaps."""
 
 import csv
 import io
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,8 @@ from bigram.model import distributions, split_nlls
 def count_probs(counts: np.ndarray, smoothing: float) -> np.ndarray:
     """Add-`smoothing` probabilities P(next | context), row-normalised."""
     smoothed = counts + smoothing
-    return smoothed / smoothed.sum(axis=1, keepdims=True)
+    P: np.ndarray = smoothed / smoothed.sum(axis=1, keepdims=True)
+    return P
 
 
 def mean_kl(P: np.ndarray, logQ: np.ndarray) -> float:
@@ -25,7 +27,7 @@ def mean_kl(P: np.ndarray, logQ: np.ndarray) -> float:
 
 def compare(
     counts: np.ndarray, W: np.ndarray, smoothing: float, fit: str
-) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndarray]:
     """Metrics and (P_count, P_neural, fit counts) for the split counts and W.
     P_count is fitted on the train split, or on all pairs with fit='all' (the
     notebook's section 7, which leaks dev and test into the count model)."""

@@ -21,7 +21,8 @@ MAX_WEIGHTS = 4096**2
 
 def rows(V: int, k: int) -> int:
     """V^k, the number of contexts and of W's rows."""
-    return V**k
+    n: int = V**k
+    return n
 
 
 def weights_needed(V: int, k: int) -> int | None:

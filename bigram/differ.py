@@ -7,9 +7,10 @@ import json
 import numpy as np
 
 from bigram import artifacts, checkpoint, lineage
-from bigram.artifacts import COUNTS, PAIRS, SPLIT, SPLITS, VOCAB
+from bigram.artifacts import COUNTS, PAIRS, SPLIT, VOCAB
 from bigram.console import PipelineError
 from bigram.context import label
+from bigram.splitting import SPLITS
 
 
 def _symbols(vocab: list[str] | None, index: int) -> str:
@@ -39,7 +40,8 @@ def ulps(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         i = np.ascontiguousarray(x, dtype=np.float32).view(np.int32).astype(np.int64)
         return np.where(i < 0, -(2**31) - i, i)
 
-    return np.abs(ordered(a) - ordered(b))
+    gap: np.ndarray = np.abs(ordered(a) - ordered(b))
+    return gap
 
 
 def weights(recorded: np.ndarray, found: np.ndarray, vocab: list[str], k: int) -> str:
@@ -69,7 +71,7 @@ def _meta(recorded: checkpoint.Meta, found: checkpoint.Meta) -> list[str]:
                 if fields:
                     out.append(f"its {ra.get('stage')} record's {', '.join(fields)}")
         elif key == "vocab":
-            out.append(f"its vocabulary ({_vocab(a, b)})")
+            out.append(f"its vocabulary ({_vocab(list(a or []), list(b or []))})")
         elif isinstance(a, dict) and isinstance(b, dict):
             for k in sorted(set(a) | set(b)):
                 if a.get(k) != b.get(k):
@@ -92,9 +94,11 @@ def describe(path: str, recorded: bytes, found: bytes, vocab: list[str] | None =
                 return f"recorded {a.dtype} {a.shape}, re-derived {b.dtype} {b.shape}"
             n, at = _first_cells(a, b)
             if path == PAIRS:
-                pair = lambda x: (
-                    f"({_symbols(vocab, int(x[0, at[1]]))}, {_symbols(vocab, int(x[1, at[1]]))})"
-                )
+
+                def pair(x: np.ndarray) -> str:
+                    first, second = (_symbols(vocab, int(x[row, at[1]])) for row in (0, 1))
+                    return f"({first}, {second})"
+
                 return (
                     f"{n} symbols in {a.shape[1]} pairs differ; first pair {at[1]}: "
                     f"recorded {pair(a)}, re-derived {pair(b)}"

@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from bigram.console import PipelineError
 
@@ -38,7 +38,8 @@ _REASONS = {
 
 def reason(e: OSError) -> str:
     """What went wrong, in words, naming the real cause (not always 'permissions')."""
-    return _REASONS.get(e.errno, e.strerror or type(e).__name__)
+    fallback = e.strerror or type(e).__name__
+    return _REASONS.get(e.errno, fallback) if e.errno is not None else fallback
 
 
 def _kind(mode: int) -> str:
@@ -261,7 +262,7 @@ def remove(path: str | Path) -> None:
 
 
 @contextmanager
-def atomic(path: str | Path, binary: bool = False) -> Iterator[IO]:
+def atomic(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
     """A file object for `path`'s new content, written to a temporary file that takes
     `path`'s name only once whole (or with the other outputs, in a stage_outputs block)."""
     path = Path(path)
@@ -279,10 +280,10 @@ def atomic(path: str | Path, binary: bool = False) -> Iterator[IO]:
         _current.created.extend(reversed(missing))
     _sweep(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    kwargs = {} if binary else {"encoding": "utf-8", "newline": "\n"}
+    encoding, newline = (None, None) if binary else ("utf-8", "\n")
     try:
         try:
-            with open(tmp, "wb" if binary else "w", **kwargs) as f:
+            with open(tmp, "wb" if binary else "w", encoding=encoding, newline=newline) as f:
                 yield f
                 f.flush()
                 os.fsync(f.fileno())  # the content on disk before the name points at it

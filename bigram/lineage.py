@@ -27,7 +27,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 _PATH_LIMIT = 4096
 # The fields of a record in each checkpoint schema (bigram.checkpoint); 2 added "code".
-_LINK_KEYS = {1: ("stage", "params", "inputs", "outputs", "sha256")}
+_LINK_KEYS: dict[int, tuple[str, ...]] = {1: ("stage", "params", "inputs", "outputs", "sha256")}
 _LINK_KEYS[2] = (*_LINK_KEYS[1], "code")
 # What a checkpoint's records must hold for this code to read it (the rest of the
 # params may grow or shrink between versions: an older record stays readable).
@@ -136,7 +136,7 @@ def context_of(chain: list[Link]) -> int:
 
 def record(
     stage: str,
-    params: dict,
+    params: dict[str, Any],
     inputs: dict[str, bytes],
     outputs: dict[str, bytes],
     code: dict[str, str],

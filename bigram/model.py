@@ -6,7 +6,7 @@ bytes on every CPU. Drawing names from the model is bigram.sampling."""
 import numpy as np
 
 from bigram import portable
-from bigram.artifacts import SPLITS
+from bigram.splitting import SPLITS
 
 
 def distributions(W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,8 @@ import numpy as np
 
 from bigram.console import PipelineError
 
+MAX_VOCAB = 4096  # a 4096×4096 W keeps every stage under its 2 GiB budget
+
 BOUNDARY = "."
 # Control characters (tabs, NUL, ...) inside a name are almost always a TSV or
 # a binary file read by mistake, not a name; so are Unicode's line and paragraph
@@ -104,8 +106,6 @@ def encode(names: list[str]) -> tuple[list[str], np.ndarray]:
 def check_vocabulary(V: int, source: str) -> None:
     """Refuse up front a vocabulary whose V×V matrices would not fit the stages'
     memory budget (2 GiB each), naming the size and the limit."""
-    from bigram.artifacts import MAX_VOCAB
-
     if V > MAX_VOCAB:
         raise PipelineError(
             f"{source} has {V - 1:,} distinct symbols: a vocabulary of {V:,} needs "

@@ -2,14 +2,18 @@
 
 Every stage validates the whole file before doing any work, so a typo is
 reported at once, with the key, the value and what is allowed, instead of
-surfacing as a stack trace three stages later. The validation table RULES is
-the single description of every key; each section becomes a frozen dataclass.
+surfacing as a stack trace three stages later. Each param is declared once, as a
+field of its section's frozen dataclass that carries its rule: the check, the
+allowed values in words and the default (RULES is derived from them, and the
+README's params table is checked against them).
 """
 
 import math
 import os
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
 
 from bigram import fsio
 from bigram.console import PipelineError
@@ -17,57 +21,14 @@ from bigram.console import PipelineError
 PARAMS_FILE = "params.yaml"
 
 
-@dataclass(frozen=True)
-class DataParams:
-    names: str
+class Rule(NamedTuple):
+    check: Callable[[Any], bool]
+    allowed: str  # in words, for messages and the README
+    default: object  # the notebook's, and what params.yaml ships with (a test keeps them equal)
 
 
-@dataclass(frozen=True)
-class SplitParams:
-    seed: int
-    train: float
-    dev: float
-    unit: str
-
-
-@dataclass(frozen=True)
-class ModelParams:
-    context: int
-
-
-@dataclass(frozen=True)
-class TrainParams:
-    seed: int
-    lr: float
-    reg: float
-    steps: int
-    checkpoint_every: int
-
-
-@dataclass(frozen=True)
-class CompareParams:
-    smoothing: float
-    fit: str
-
-
-@dataclass(frozen=True)
-class SampleParams:
-    seed: int
-    count: int
-    max_length: int
-
-
-@dataclass(frozen=True)
-class Params:
-    data: DataParams
-    split: SplitParams
-    model: ModelParams
-    train: TrainParams
-    compare: CompareParams
-    sample: SampleParams
-
-
-SECTION_TYPES = {f.name: f.type for f in fields(Params)}
+def _param(rule: tuple[Callable[[Any], bool], str], default: object) -> Any:
+    return field(metadata={"rule": Rule(*rule, default)})
 
 
 def _is_int(v: object) -> bool:
@@ -159,40 +120,85 @@ _FRACTION = (lambda v: is_number(v) and 0 < v < 1, "a number strictly between 0 
 _COUNT = (lambda v: _is_int(v) and v >= 1, "an integer >= 1")
 
 
-def _bounded(top: int) -> tuple:
+def _bounded(top: int) -> tuple[Callable[[Any], bool], str]:
     # An upper bound keeps a typo (an extra zero or six) from allocating terabytes.
     return (lambda v: _is_int(v) and 1 <= v <= top, f"an integer from 1 to {top:,}")
 
 
-# key -> (check, allowed values in words, default). The defaults are the
-# notebook's and are what params.yaml ships with (a test keeps them equal).
-RULES = {
-    "data.names": (
-        lambda v: isinstance(v, str) and v.strip() != "" and len(v) <= 4096 and "\0" not in v,
-        "a path to a names file, relative to the project root",
-        "data/names.txt",
-    ),
-    "split.seed": (*_SEED, 42),
-    "split.train": (*_FRACTION, 0.8),
-    "split.dev": (*_FRACTION, 0.1),
-    "split.unit": (lambda v: v in ("pairs", "names"), "'pairs' or 'names'", "pairs"),
+def _one_of(*values: str) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v in values, " or ".join(repr(v) for v in values))
+
+
+_PATH = (
+    lambda v: isinstance(v, str) and v.strip() != "" and len(v) <= 4096 and "\0" not in v,
+    "a path to a names file, relative to the project root",
+)
+
+
+@dataclass(frozen=True)
+class DataParams:
+    names: str = _param(_PATH, "data/names.txt")
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    seed: int = _param(_SEED, 42)
+    train: float = _param(_FRACTION, 0.8)
+    dev: float = _param(_FRACTION, 0.1)
+    unit: str = _param(_one_of("pairs", "names"), "pairs")
+
+
+@dataclass(frozen=True)
+class ModelParams:
     # V^context·V is bounded by the split stage, which knows V; this bound only keeps a
     # typo from making that check build a huge number.
-    "model.context": (*_bounded(32), 1),
-    "train.seed": (*_SEED, 42),
-    "train.lr": (lambda v: is_number(v) and v > 0, "a finite number > 0", 50),
-    "train.reg": (lambda v: is_number(v) and v >= 0, "a finite number >= 0", 0.01),
-    "train.steps": (*_bounded(10_000_000), 200),
-    "train.checkpoint_every": (*_COUNT, 50),
-    "compare.smoothing": (
-        lambda v: is_number(v) and v >= 1e-9,
-        "a finite number >= 1e-9 (with 0 an unseen bigram gets infinite NLL)",
+    context: int = _param(_bounded(32), 1)
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int = _param(_SEED, 42)
+    lr: float = _param((lambda v: is_number(v) and v > 0, "a finite number > 0"), 50)
+    reg: float = _param((lambda v: is_number(v) and v >= 0, "a finite number >= 0"), 0.01)
+    steps: int = _param(_bounded(10_000_000), 200)
+    checkpoint_every: int = _param(_COUNT, 50)
+
+
+@dataclass(frozen=True)
+class CompareParams:
+    smoothing: float = _param(
+        (
+            lambda v: is_number(v) and v >= 1e-9,
+            "a finite number >= 1e-9 (with 0 an unseen bigram gets infinite NLL)",
+        ),
         1,
-    ),
-    "compare.fit": (lambda v: v in ("train", "all"), "'train' or 'all'", "train"),
-    "sample.seed": (*_SEED, 42),
-    "sample.count": (*_bounded(1_000_000), 20),
-    "sample.max_length": (*_bounded(100_000), 50),
+    )
+    fit: str = _param(_one_of("train", "all"), "train")
+
+
+@dataclass(frozen=True)
+class SampleParams:
+    seed: int = _param(_SEED, 42)
+    count: int = _param(_bounded(1_000_000), 20)
+    max_length: int = _param(_bounded(100_000), 50)
+
+
+@dataclass(frozen=True)
+class Params:
+    data: DataParams
+    split: SplitParams
+    model: ModelParams
+    train: TrainParams
+    compare: CompareParams
+    sample: SampleParams
+
+
+SECTION_TYPES: dict[str, type] = {f.name: f.type for f in fields(Params)}  # type: ignore[misc]
+# key -> its rule, in params.yaml's order.
+RULES: dict[str, Rule] = {
+    f"{section}.{f.name}": f.metadata["rule"]
+    for section, cls in SECTION_TYPES.items()
+    for f in fields(cls)
 }
 
 # The longest sample stage: every name at its longest, drawn and held until written.
@@ -204,16 +210,16 @@ for _key in RULES:
     SECTIONS.setdefault(_section, []).append(_name)
 
 
-def defaults() -> dict:
+def defaults() -> dict[str, Any]:
     """params.yaml's contents with every default, as nested dicts."""
-    out: dict = {}
+    out: dict[str, Any] = {}
     for key, (_, _, default) in RULES.items():
         section, name = key.split(".")
         out.setdefault(section, {})[name] = default
     return out
 
 
-def validate(raw: object, source: str = PARAMS_FILE) -> dict:
+def validate(raw: object, source: str = PARAMS_FILE) -> dict[str, Any]:
     """Return the params as nested dicts, or raise PipelineError listing every problem."""
     problems = []
     if not isinstance(raw, dict):
@@ -259,14 +265,14 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict:
             "it and queued experiments, which run in a copy of the project, cannot see it; copy "
             "it into data/ and track it with `dvc add` (README: Your own names list)"
         )
-    draw = raw.get("sample")
+    draw = raw["sample"] if not problems else {}
     if not problems and draw["count"] * draw["max_length"] > MAX_SAMPLE_SYMBOLS:
         problems.append(
             f"{source}: sample.count × sample.max_length = {draw['count']:,} × "
             f"{draw['max_length']:,} = {draw['count'] * draw['max_length']:.2g} symbols at most; "
             f"the limit is {MAX_SAMPLE_SYMBOLS:,} (under a minute and 1 GiB here): lower either"
         )
-    split = raw.get("split")
+    split = raw["split"] if not problems else {}
     if not problems and split["train"] + split["dev"] >= 1:
         problems.append(
             f"{source}: split.train + split.dev = {split['train'] + split['dev']:g} "
@@ -298,7 +304,7 @@ def outside_project(path: str) -> bool:
     return os.path.isabs(path) or lexical == ".." or lexical.startswith("../")
 
 
-def typed(raw: dict) -> Params:
+def typed(raw: dict[str, Any]) -> Params:
     """Params from validated nested dicts. Values keep the type they were
     written with (lr 50 stays an int), as DVC shows and records them."""
     return Params(**{section: SECTION_TYPES[section](**raw[section]) for section in SECTIONS})
@@ -316,16 +322,20 @@ def load(path: str | Path = PARAMS_FILE) -> Params:
     return typed(validate(raw, str(path)))
 
 
-def section(name: str, values: object, source: str) -> object:
-    """One validated, typed section (e.g. the train params recorded in a
-    checkpoint), checked by the same RULES as params.yaml."""
+S = TypeVar("S")
+
+
+def section(cls: type[S], values: object, source: str) -> S:
+    """One validated, typed section (e.g. the train params recorded in a checkpoint:
+    section(TrainParams, ...)), checked by the same rules as params.yaml."""
+    name = next(n for n, t in SECTION_TYPES.items() if t is cls)
     if not isinstance(values, dict) or set(values) != set(SECTIONS[name]):
         raise PipelineError(f"{source}: {name} params must be exactly {', '.join(SECTIONS[name])}")
     bad = [
         f"{name}.{key} = {values[key]!r}"
         for key in SECTIONS[name]
-        if not RULES[f"{name}.{key}"][0](values[key])
+        if not RULES[f"{name}.{key}"].check(values[key])
     ]
     if bad:
         raise PipelineError(f"{source}: {', '.join(bad)} not allowed (see params.yaml's rules)")
-    return SECTION_TYPES[name](**values)
+    return cls(**values)

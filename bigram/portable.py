@@ -163,7 +163,7 @@ def _log(x: np.ndarray) -> np.ndarray:
     t2 = z * (_LG1 + w * (_LG3 + w * (_LG5 + w * _LG7)))
     hfsq = 0.5 * f * f
     # musl's ordering of fdlibm's sum: the small terms first, k*ln2_hi (exact) last.
-    y = s * (hfsq + (t2 + t1)) + k * _LN2_LO - hfsq + f + k * _LN2_HI
+    y: np.ndarray = s * (hfsq + (t2 + t1)) + k * _LN2_LO - hfsq + f + k * _LN2_HI
     if in_range:
         return y
     y = np.where(x == 0.0, -np.inf, y)
@@ -217,7 +217,8 @@ def _fma32(a: np.ndarray, b: np.ndarray | np.float32, c: np.ndarray | np.float32
         back = st - pt
         err = (pt - (st - back)) + (ct - back)
         s[tie] = np.where(err == 0.0, st, np.nextafter(st, np.where(err > 0.0, np.inf, -np.inf)))
-    return s.astype(_F32)
+    out: np.ndarray = s.astype(_F32)
+    return out
 
 
 def _log256_ps(x: np.ndarray) -> np.ndarray:
@@ -236,7 +237,8 @@ def _log256_ps(x: np.ndarray) -> np.ndarray:
         y = _fma32(y, x, coef)
     y = _fma32(y * x, z, e * _LOG_Q1)
     y = y - z * _F32(0.5)
-    return (x + y) + e * _LOG_Q2  # e*q2 is exact, so the fused add rounds the same
+    out: np.ndarray = (x + y) + e * _LOG_Q2  # e*q2 is exact, so the fused add rounds the same
+    return out
 
 
 def _sincos256_ps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -298,9 +300,9 @@ def _mt19937(seed: int) -> np.random.MT19937:
     outputs (as uint64)."""
     # torch's mt19937 keeps only the low 32 bits of the seed (init_with_uint32) and then seeds
     # like the reference init_genrand, as RandomState does.
-    state = np.random.RandomState(seed & 0xFFFFFFFF).get_state()
+    state = np.random.RandomState(seed & 0xFFFFFFFF).get_state(legacy=False)
     bits = np.random.MT19937()
-    bits.state = {"bit_generator": "MT19937", "state": {"key": state[1], "pos": state[2]}}
+    bits.state = {"bit_generator": "MT19937", "state": state["state"]}
     return bits
 
 

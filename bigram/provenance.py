@@ -42,6 +42,7 @@ that its checkpoint records.
 import os
 import re
 import urllib.parse
+from typing import Any
 
 from bigram import artifacts
 from bigram.params import outside_project
@@ -63,7 +64,9 @@ def _subject_name(path: str) -> str:
     return os.path.basename(lexical) if outside_project(path) else lexical
 
 
-def _code(meta: dict, commit: str | None, repo_uri: str | None) -> tuple[list[dict], dict]:
+def _code(
+    meta: dict[str, Any], commit: str | None, repo_uri: str | None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(the code's ResourceDescriptors, internalParameters about the code)."""
     if "code" in meta:  # schema 1: a commit, trusted only with a clean tree
         code = meta["code"]
@@ -85,22 +88,26 @@ def _code(meta: dict, commit: str | None, repo_uri: str | None) -> tuple[list[di
         ]
     if commit is None:
         return files, {}
-    descriptor: dict = {"name": "code", "digest": {"gitCommit": commit}}
+    descriptor: dict[str, Any] = {"name": "code", "digest": {"gitCommit": commit}}
     if repo_uri:
         descriptor["uri"] = f"git+{repo_uri}@{commit}"
     return [descriptor, *files], {}
 
 
 def statement(
-    path: str, data: bytes, meta: dict, repo_uri: str | None = None, commit: str | None = None
-) -> dict:
+    path: str,
+    data: bytes,
+    meta: dict[str, Any],
+    repo_uri: str | None = None,
+    commit: str | None = None,
+) -> dict[str, Any]:
     """The in-toto Statement v1 with a SLSA Provenance v1 predicate for the checkpoint
     read from `path`, with bytes `data` and metadata `meta` (as checkpoint.parse returns
     it, so already checked). `repo_uri`: the code's repository, if public; `commit`: a
     commit whose tree holds exactly the recorded code (revision.commit_holding), if any."""
     chain = meta["lineage"]
-    external: dict = {}
-    files: list[dict] = []
+    external: dict[str, Any] = {}
+    files: list[dict[str, Any]] = []
     seen: set[str] = set()
     for link in chain:
         external.update(link["params"])
@@ -120,7 +127,7 @@ def statement(
         "internalParameters": {"versions": meta["versions"], **about_code},
         "resolvedDependencies": code + files,
     }
-    run_details: dict = {"builder": {"id": BUILDER_ID}}
+    run_details: dict[str, Any] = {"builder": {"id": BUILDER_ID}}
     previous = meta["previous"]
     if previous:
         run_details["byproducts"] = [

@@ -8,6 +8,7 @@ where git wants paths relative to its own top.
 
 import os
 import subprocess
+from typing import Any
 
 from bigram import artifacts, fsio, params
 from bigram.codedeps import blob_id
@@ -47,7 +48,7 @@ def resolve(rev: str) -> tuple[str, bool]:
     )
 
 
-def lock_stages(lock: object) -> dict[str, dict] | None:
+def lock_stages(lock: object) -> dict[str, dict[str, Any]] | None:
     """{stage: {"cmd", "params", "params_files", "deps", "outs"}} from a parsed dvc.lock, or
     None if it is not one: params is params.yaml's, params_files every params file's
     {file: {key: value}}; deps and outs are lists of {path, md5, ...} entries."""
@@ -55,7 +56,7 @@ def lock_stages(lock: object) -> dict[str, dict] | None:
     if not isinstance(stages, dict):
         return None
 
-    def items(entry: object, kind: str) -> list[dict]:
+    def items(entry: object, kind: str) -> list[dict[str, Any]]:
         found = entry.get(kind) if isinstance(entry, dict) else None
         if not isinstance(found, list):
             return []

@@ -98,21 +98,30 @@ class _Chooser:
 
     def many(self, contexts: np.ndarray, u: np.ndarray) -> np.ndarray:
         x = u * self.totals[contexts]
-        if self.rows <= 2**16:  # contexts sort as 16-bit keys, by radix sort
-            counts = np.bincount(contexts, minlength=self.rows)
-            present = np.flatnonzero(counts)
-            if present.size <= max(64, contexts.size // 32):
-                # One searchsorted per context, in its own small row, over its draws.
-                order = np.argsort(contexts.astype(np.uint16), kind="stable")
-                xs = x[order]
-                found = np.empty(contexts.size, dtype=np.int64)
-                ends = np.cumsum(counts[present]).tolist()
-                for context, a, b in zip(present.tolist(), [0, *ends], ends):
-                    found[a:b] = np.searchsorted(self.cdf[context], xs[a:b], side="right")
-                ix = np.empty_like(found)
-                ix[order] = found
-                return np.minimum(ix, self.V - 1)
-        return np.minimum(self._ranked(contexts, x), self.V - 1)  # few draws per context
+        ix = self._grouped(contexts, x)
+        if ix is None:
+            ix = self._ranked(contexts, x)
+        chosen: np.ndarray = np.minimum(ix, self.V - 1)
+        return chosen
+
+    def _grouped(self, contexts: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+        # One searchsorted per context, in its own small row, over its draws; None when
+        # the contexts do not sort as 16-bit keys (a radix sort) or have few draws each.
+        if self.rows > 2**16:
+            return None
+        counts = np.bincount(contexts, minlength=self.rows)
+        present = np.flatnonzero(counts)
+        if present.size > max(64, contexts.size // 32):
+            return None
+        order = np.argsort(contexts.astype(np.uint16), kind="stable")
+        xs = x[order]
+        found = np.empty(contexts.size, dtype=np.int64)
+        ends = np.cumsum(counts[present]).tolist()
+        for context, a, b in zip(present.tolist(), [0, *ends], ends):
+            found[a:b] = np.searchsorted(self.cdf[context], xs[a:b], side="right")
+        ix = np.empty_like(found)
+        ix[order] = found
+        return ix
 
     def _ranked(self, contexts: np.ndarray, x: np.ndarray) -> np.ndarray:
         # Each cdf value replaced by its rank among all of them makes (context, rank)
@@ -125,7 +134,8 @@ class _Chooser:
             self._ranks = values, (rows + np.searchsorted(values, self.cdf)).ravel(), span
         values, keys, span = self._ranks
         rank = np.searchsorted(values, x, side="right")
-        return np.searchsorted(keys, contexts * span + rank) - contexts * self.V
+        counted: np.ndarray = np.searchsorted(keys, contexts * span + rank) - contexts * self.V
+        return counted
 
 
 class _Walked(NamedTuple):
@@ -220,7 +230,7 @@ def _starts(
     # where it is still going after the steps walked.
     takes = np.where(walked.lengths == max_length, max_length, -1)
     takes = np.where(walked.ended, walked.lengths + 1, takes).tolist()
-    starts = []
+    starts: list[int] = []
     at = start
     while at < batch and len(starts) < wanted:
         starts.append(at)

@@ -13,14 +13,15 @@ Reads `dvc exp show --json`. Only the winner's test NLL is printed (one per grou
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from bigram.console import PipelineError
 from bigram.params import RULES, SECTIONS, is_number
 
 # Where each model's NLL per split is, in the metrics files the stages write.
-MODELS = {
+MODELS: dict[str, tuple[str, Callable[[Any, str], Any]]] = {
     "neural": ("metrics/evaluate.json", lambda m, split: m[split]["nll"]),
     "count": ("metrics/compare.json", lambda m, split: m["count"][split]),
 }
@@ -36,7 +37,7 @@ class Candidate:
     name: str
     rev: str
     kind: str  # "commit" or "experiment"
-    params: dict  # flat: {"train.reg": 0.01, ...}
+    params: dict[str, Any]  # flat: {"train.reg": 0.01, ...}
     train: float
     dev: float
     test: float
@@ -53,7 +54,7 @@ def _scores(metrics: object, model: str) -> tuple[float, float, float] | None:
     return scores if all(is_number(v) for v in scores) else None
 
 
-def _flat(params: object) -> dict:
+def _flat(params: object) -> dict[str, Any]:
     if not isinstance(params, dict):
         return {}
     return {
@@ -64,7 +65,9 @@ def _flat(params: object) -> dict:
     }
 
 
-def survey(shown: list, model: str = "neural") -> tuple[list[Candidate], list[tuple[str, str]]]:
+def survey(
+    shown: list[Any], model: str = "neural"
+) -> tuple[list[Candidate], list[tuple[str, str]]]:
     """The commits and finished experiments in `dvc exp show --json` output that have
     `model`'s metrics, and [(name, why)] of those passed over: still queued or running
     (their metrics would be the baseline's), failed, or with no usable scores."""
@@ -95,7 +98,7 @@ def survey(shown: list, model: str = "neural") -> tuple[list[Candidate], list[tu
     return found, skipped
 
 
-def candidates(shown: list, model: str = "neural") -> Iterator[Candidate]:
+def candidates(shown: list[Any], model: str = "neural") -> Iterator[Candidate]:
     """Each commit and finished experiment that has `model`'s metrics."""
     yield from survey(shown, model)[0]
 
@@ -112,7 +115,7 @@ def ties(found: list[Candidate], chosen: Candidate, by: str | None = None) -> li
     ]
 
 
-def best(shown: list, model: str = "neural", by: str | None = None) -> list[Candidate]:
+def best(shown: list[Any], model: str = "neural", by: str | None = None) -> list[Candidate]:
     """The lowest dev NLL among all candidates, or for each value of the param `by`
     (in increasing order); ties go to the name that sorts first."""
     found = list(candidates(shown, model))
@@ -141,13 +144,8 @@ def varied(found: list[Candidate]) -> list[str]:
     ]
 
 
-def select_command(as_json: bool, model: str = "neural", by: str | None = None) -> int:
-    """The `select` subcommand; returns the exit code."""
-    if by is not None and by not in RULES:
-        raise PipelineError(
-            f"--by {by}: not a param of params.yaml; name one as section.key, "
-            "e.g. model.context or train.reg"
-        )
+def fetch() -> list[Any]:
+    """`dvc exp show --json`: every commit's and experiment's params and metrics."""
     r = subprocess.run(
         [sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True
     )
@@ -155,73 +153,118 @@ def select_command(as_json: bool, model: str = "neural", by: str | None = None) 
         last = (r.stderr.strip().splitlines() or ["no message"])[-1]
         raise PipelineError(f"`dvc exp show --json` failed: {last}")
     try:
-        shown = json.loads(r.stdout)
+        shown: list[Any] = json.loads(r.stdout)
     except ValueError:
         raise PipelineError("`dvc exp show --json` printed something that is not JSON") from None
+    return shown
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """What select decides: the winners (one, or one per value of `by`), among what."""
+
+    model: str
+    by: str | None
+    winners: list[Candidate]
+    found: list[Candidate]
+    skipped: list[tuple[str, str]]
+
+    @property
+    def metric(self) -> str:
+        return "count.dev" if self.model == "count" else "dev.nll"
+
+
+def check_by(by: str | None) -> None:
+    if by is not None and by not in RULES:
+        raise PipelineError(
+            f"--by {by}: not a param of params.yaml; name one as section.key, "
+            "e.g. model.context or train.reg"
+        )
+
+
+def rank(shown: list[Any], model: str = "neural", by: str | None = None) -> Ranking:
+    """Choose on dev among the commits and experiments in `shown`."""
+    check_by(by)
     winners = best(shown, model, by)
     found, skipped = survey(shown, model)
-    path = MODELS[model][0]
-    metric = "count.dev" if model == "count" else "dev.nll"
-    ranked_on = f"{path}:{metric} (lowest first)"
-    if as_json:
-        rows = [
-            {
-                "name": c.name,
-                "rev": c.rev,
-                "kind": c.kind,
-                "train_nll": c.train,
-                "dev_nll": c.dev,
-                "test_nll": c.test,
-                "params": c.params,
-                **({"group": {by: c.params.get(by)}} if by else {}),
-            }
-            for c in winners
-        ]
-        out = {
-            "model": model,
-            "considered": len(found),
-            "ranked_on": ranked_on,
-            "skipped": [{"name": n, "why": why} for n, why in skipped],
-            "tied_on_dev": sorted({t.name for c in winners for t in ties(found, c, by)}),
+    return Ranking(model, by, winners, found, skipped)
+
+
+def as_json(r: Ranking) -> dict[str, Any]:
+    rows = [
+        {
+            "name": c.name,
+            "rev": c.rev,
+            "kind": c.kind,
+            "train_nll": c.train,
+            "dev_nll": c.dev,
+            "test_nll": c.test,
+            "params": c.params,
+            **({"group": {r.by: c.params.get(r.by)}} if r.by else {}),
         }
-        out.update({"by": by, "best": rows} if by else rows[0])
-        print(json.dumps(out, indent=2, sort_keys=True))
-        return 0
-    shown_keys = [k for k in varied(found) if k != by and k.split(".")[0] in SHOWN[model]]
-    print(
-        f"ranked on {metric} of {path}, lowest first, among {len(found)}"
+        for c in r.winners
+    ]
+    out: dict[str, Any] = {
+        "model": r.model,
+        "considered": len(r.found),
+        "ranked_on": f"{MODELS[r.model][0]}:{r.metric} (lowest first)",
+        "skipped": [{"name": n, "why": why} for n, why in r.skipped],
+        "tied_on_dev": sorted({t.name for c in r.winners for t in ties(r.found, c, r.by)}),
+    }
+    out.update({"by": r.by, "best": rows} if r.by else rows[0])
+    return out
+
+
+def as_text(r: Ranking) -> list[str]:
+    by, found = r.by, r.found
+    shown_keys = [k for k in varied(found) if k != by and k.split(".")[0] in SHOWN[r.model]]
+    lines = [
+        f"ranked on {r.metric} of {MODELS[r.model][0]}, lowest first, among {len(found)}"
         + (f"; the best for each {by}" if by else "")
-    )
-    if skipped:
-        shown_skips = ", ".join(f"{n} ({why})" for n, why in skipped[:5])
-        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
-        print(f"passed over {len(skipped)}: {shown_skips}{more}")
-    for c in winners:
+    ]
+    if r.skipped:
+        shown_skips = ", ".join(f"{n} ({why})" for n, why in r.skipped[:5])
+        more = f" and {len(r.skipped) - 5} more" if len(r.skipped) > 5 else ""
+        lines.append(f"passed over {len(r.skipped)}: {shown_skips}{more}")
+    for c in r.winners:
         tied = ties(found, c, by)
         if tied:
             names = ", ".join(t.name for t in tied)
-            print(f"{c.name} ties on dev NLL with {names}: chosen as the name that sorts first")
+            lines.append(
+                f"{c.name} ties on dev NLL with {names}: chosen as the name that sorts first"
+            )
     if by:
         header = [by, "best on dev", *shown_keys, "train NLL", "dev NLL", "test NLL"]
         table = [
             [str(c.params.get(by)), c.name, *(str(c.params.get(k)) for k in shown_keys)]
             + [f"{c.train:.4f}", f"{c.dev:.4f}", f"{c.test:.4f}"]
-            for c in winners
+            for c in r.winners
         ]
         widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
         for row in [header, *table]:
-            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
-        print("test NLL is reported for the chosen one of each group only")
-        return 0
-    c = winners[0]
+            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        lines.append("test NLL is reported for the chosen one of each group only")
+        return lines
+    c = r.winners[0]
     settings = " ".join(f"{k}={c.params.get(k)}" for k in shown_keys)
-    print(
-        f"best on dev: {c.name} ({c.rev[:7]})" + (f" with {settings}" if settings else "") + "\n"
-        f"  dev NLL  {c.dev:.4f}\n"
-        f"  test NLL {c.test:.4f}   (reported for the chosen one only)"
-    )
+    lines += [
+        f"best on dev: {c.name} ({c.rev[:7]})" + (f" with {settings}" if settings else ""),
+        f"  dev NLL  {c.dev:.4f}",
+        f"  test NLL {c.test:.4f}   (reported for the chosen one only)",
+    ]
     if c.kind == "experiment":
-        print(f"  keep it: dvc exp apply {c.name}   or   dvc exp branch {c.name} <branch>")
+        lines.append(f"  keep it: dvc exp apply {c.name}   or   dvc exp branch {c.name} <branch>")
     else:
-        print("  it is the committed baseline: no experiment beats it on dev")
+        lines.append("  it is the committed baseline: no experiment beats it on dev")
+    return lines
+
+
+def select_command(json_out: bool, model: str = "neural", by: str | None = None) -> int:
+    """The `select` subcommand: fetch, rank, render; returns the exit code."""
+    check_by(by)  # before DVC is asked anything
+    ranking = rank(fetch(), model, by)
+    if json_out:
+        print(json.dumps(as_json(ranking), indent=2, sort_keys=True))
+    else:
+        print("\n".join(as_text(ranking)))
     return 0

@@ -10,10 +10,12 @@ is a pair with a longer history, so every k splits the same.
 
 import numpy as np
 
-from bigram.artifacts import SPLITS
 from bigram.console import PipelineError
 from bigram.context import context_rows
 from bigram.portable import RANDPERM_LIMIT, randperm
+
+# The splits, in the order of split ids and of counts.npy's first axis.
+SPLITS = ("train", "dev", "test")
 
 
 def permutation(n: int, seed: int) -> np.ndarray:
@@ -72,7 +74,8 @@ def split_pairs(pairs: np.ndarray, seed: int, train: float, dev: float, unit: st
     if unit == "pairs":
         return assign_split(permutation(pairs.shape[1], seed), train, dev)
     owner = name_of_pair(pairs[0])
-    return assign_split(permutation(int(owner[-1]) + 1, seed), train, dev)[owner]
+    ids: np.ndarray = assign_split(permutation(int(owner[-1]) + 1, seed), train, dev)[owner]
+    return ids
 
 
 def split_counts(

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bigram import params
 from bigram.console import PipelineError
@@ -70,7 +71,7 @@ def grid(sets: list[str]) -> list[Experiment]:
     return [Experiment(tuple(zip(axes, combo))) for combo in itertools.product(*axes.values())]
 
 
-def experiment_params(base: dict, exp: Experiment) -> dict:
+def experiment_params(base: dict[str, Any], exp: Experiment) -> dict[str, Any]:
     """params.yaml's tree with the experiment's overrides, each value parsed as DVC
     parses a -S value (YAML), and checked as the stages will check it."""
     tree = {s: dict(v) if isinstance(v, dict) else v for s, v in base.items()}
@@ -96,7 +97,7 @@ class Stage:
     upstream: tuple[str, ...]
 
 
-def stage_keys(stages: list[Stage], tree: dict) -> set[Key]:
+def stage_keys(stages: list[Stage], tree: dict[str, Any]) -> set[Key]:
     """The stage runs an experiment with params `tree` would be: each stage with the
     values of everything it reads."""
     flat = params.flatten(tree)
@@ -247,7 +248,7 @@ def dvc_stages(repo: object) -> tuple[list[Stage], set[str]]:
     return stages, stale
 
 
-def lock_keys(stages: list[Stage], stale: set[str], workspace: dict) -> set[Key]:
+def lock_keys(stages: list[Stage], stale: set[str], workspace: dict[str, Any]) -> set[Key]:
     """The stage runs dvc.lock holds already: a queued experiment whose stage reads the
     same values as the workspace, where it and its upstream stages are up to date,
     finds it unchanged and runs nothing for it."""

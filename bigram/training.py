@@ -31,19 +31,26 @@ MAX_UPDATES = 2 * 10**10
 STEP_COST = 10_000
 
 
+def is_checkpoint(train: TrainParams, step: int) -> bool:
+    """Whether a checkpoint is written at `step`: 0, every checkpoint_every, and the last."""
+    return step % train.checkpoint_every == 0 or step == train.steps
+
+
+def checkpoint_count(train: TrainParams) -> int:
+    """How many steps is_checkpoint holds for, counted without going through them."""
+    return train.steps // train.checkpoint_every + 1 + (train.steps % train.checkpoint_every > 0)
+
+
 def checkpoint_steps(train: TrainParams) -> list[int]:
-    """The steps a checkpoint is written at: 0, every checkpoint_every, and the last."""
-    steps = list(range(0, train.steps + 1, train.checkpoint_every))
-    return steps if steps[-1] == train.steps else [*steps, train.steps]
+    """The steps a checkpoint is written at."""
+    return [step for step in range(train.steps + 1) if is_checkpoint(train, step)]
 
 
 def check_budget(shape: tuple[int, int], train: TrainParams, source: str = "params.yaml") -> None:
     """Refuse up front a run on a W of `shape` that would not finish in reasonable
     time or space."""
     rows, V = shape
-    checkpoints = (
-        train.steps // train.checkpoint_every + 1 + (train.steps % train.checkpoint_every > 0)
-    )
+    checkpoints = checkpoint_count(train)
     if checkpoints > MAX_CHECKPOINTS:
         raise PipelineError(
             f"{source}: train.steps = {train.steps:,} with train.checkpoint_every = "
@@ -78,7 +85,7 @@ def fit(
     each step costs O(rows·V): one-hot(xs) @ W only selects rows of W, so the loss
     and its gradient depend on the examples only through their counts.
     """
-    steps, every, lr, reg = train.steps, train.checkpoint_every, train.lr, train.reg
+    steps, lr, reg = train.steps, train.lr, train.reg
     C = counts.astype(np.float64)
     n_rows, V = C.shape
     size = n_rows * V  # mean(W²)'s denominator: V·V for the bigram, as in the notebook
@@ -94,8 +101,7 @@ def fit(
     for step in range(steps + 1):
         if show_progress and (step % tick == 0 or step == steps):
             bar("train", step, steps)
-        keep = on_checkpoint is not None and (step % every == 0 or step == steps)
-        before = W.astype(np.float32) if keep else None
+        before = W.astype(np.float32) if on_checkpoint and is_checkpoint(train, step) else None
         ce_sum = reg_sum = 0.0
         for r in range(0, n_rows, rows):
             W_rows, C_rows = W[r : r + rows], C[r : r + rows]
@@ -122,6 +128,6 @@ def fit(
                 f"train diverged at step {step} (loss {curve[step, 0]:.6g}); "
                 f"lower train.lr (now {lr}) in params.yaml"
             )
-        if keep:
+        if on_checkpoint and before is not None:
             on_checkpoint(step, before, tuple(curve[step].tolist()))
     return W.astype(np.float32), curve

@@ -74,8 +74,8 @@ ENV = {
     "DVC_NO_ANALYTICS": "1",
 }
 MiB = 1024
-COMMIT = None  # the HEAD measured, fixed at start: commits made meanwhile do not leak in
-STAGES = {}  # dvc.yaml's stages at COMMIT, in file order
+COMMIT = ""  # the HEAD measured, fixed at start: commits made meanwhile do not leak in
+STAGES: dict[str, dict] = {}  # dvc.yaml's stages at COMMIT, in file order
 
 
 def median(xs):
@@ -389,10 +389,12 @@ def bench_dvc(tmp, names_path, repeats):
     assert ran(timed_dvc(warm, "repro")[2]) == sorted(STAGES)
     shutil.rmtree(warm)
     repos = {"ours": ours, "floor": floor}
-    r = {kind: {who: [] for who in repos} for kind in ("cold", "noop", "exp")}
+    r: dict[str, dict[str, list]] = {
+        kind: {who: [] for who in repos} for kind in ("cold", "noop", "exp")
+    }
 
     # cold dvc repro -f: a fresh clone of each per run; the last ones are kept as baselines.
-    base = {}
+    base: dict[str, Path] = {}
     for i in range(repeats):
         for who, repo in repos.items():
             d = git_clone(repo, tmp / f"{who}-cold{i}")
@@ -518,7 +520,8 @@ def synth_names(path, n, names_path, seed=0, chunk=1_000_000, max_len=63):
 def stage_runs(d, repeats, timeout=24 * 3600):
     """Every stage run `repeats` times in the clone d: {stage: [(wall, rss)]}, and
     {stage: error} of the stages that failed or were not run because a stage above failed."""
-    results, errors = {s: [] for s in STAGES}, {}
+    results: dict[str, list] = {s: [] for s in STAGES}
+    errors: dict[str, str] = {}
     for _ in range(repeats):
         for s in STAGES:
             failed = [u for u in upstream(s) if u in errors]
@@ -846,8 +849,8 @@ def main():
     STAGES.update(yaml.safe_load(sh("git", "show", f"{COMMIT}:dvc.yaml", cwd=ROOT))["stages"])
     machine_line = machine()
     tr = None if "training" in skip else bench_training(names_path, a.repeats)
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
         ENV["DVC_SITE_CACHE_DIR"] = str(tmp / "dvc-site")  # DVC's per-repo state, removed too
         dv = None if "dvc" in skip else bench_dvc(tmp, names_path, dvc_repeats)
         sizes = (

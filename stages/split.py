@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from bigram import artifacts, fsio, lineage, params
-from bigram.artifacts import COUNTS, SPLIT, SPLIT_LINEAGE, SPLITS, json_bytes, npy_bytes
+from bigram.artifacts import COUNTS, SPLIT, SPLIT_LINEAGE, json_bytes, npy_bytes
 from bigram.console import progress
 from bigram.context import check_size
 from bigram.params import ModelParams, SplitParams
-from bigram.splitting import check_sizes, split_counts, split_pairs, units
+from bigram.splitting import SPLITS, check_sizes, split_counts, split_pairs, units
 from bigram.stage import run_stage
 
 

@@ -7,7 +7,7 @@ Writes  models/model.safetensors (the final W), models/checkpoints/step_NNNNNN.s
         plots/train_loss.csv, metrics/train.json
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 
 import numpy as np
@@ -28,7 +28,7 @@ def derive(
     chain: list[lineage.Link],
     train: TrainParams,
     code: dict[str, str],
-    versions: dict[str, str | None],
+    versions: Mapping[str, str | None],
     save: Callable[[str, bytes], None],
     until: int | None = None,
     show_progress: bool = False,

@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import yaml
@@ -130,3 +131,18 @@ def test_flatten_names_params_as_dvc_does():
         "tool.bigram.pins.numpy": "2.4.6"
     }
     assert params.flatten(None) == {} and params.flatten(["a"]) == {}
+
+
+def test_the_documented_params_table_is_the_declared_params():
+    """The docs' params table lists every declared param, in params.yaml's order, with its
+    declared default (the rules themselves are written once, in bigram/params.py)."""
+    rows = [
+        line.split("|")[1:3]
+        for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for line in doc.read_text().splitlines()
+        if re.match(r"\| `[a-z]+\.[a-z_]+` \|", line)
+    ]
+    documented = {key.strip().strip("`"): default.strip().strip("`") for key, default in rows}
+    assert list(documented) == list(params.RULES)
+    for key, rule in params.RULES.items():
+        assert params.parse_yaml(documented[key].encode(), key) == rule.default, key

@@ -7,7 +7,7 @@ from bigram.console import PipelineError
 from bigram.names import encode
 from bigram.params import TrainParams
 from bigram.splitting import split_counts, split_pairs
-from bigram.training import check_budget, checkpoint_steps, fit
+from bigram.training import check_budget, checkpoint_count, checkpoint_steps, fit
 from tests import notebook
 from tests.conftest import NOTEBOOK_NAMES
 
@@ -57,6 +57,15 @@ def test_seed_changes_the_initialisation_and_reruns_are_identical():
     c, _ = fit(counts, tp(seed=2, lr=10, steps=5))
     assert a.tobytes() == b.tobytes()
     assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize(
+    ("steps", "every", "expected"),
+    [(120, 50, [0, 50, 100, 120]), (100, 50, [0, 50, 100]), (1, 50, [0, 1]), (3, 1, [0, 1, 2, 3])],
+)
+def test_the_checkpoint_schedule_and_its_count_agree(steps, every, expected):
+    assert checkpoint_steps(tp(steps=steps, every=every)) == expected
+    assert checkpoint_count(tp(steps=steps, every=every)) == len(expected)
 
 
 def test_checkpoints_are_the_weights_at_each_checkpoint_step():
