@@ -12,16 +12,15 @@ are untrusted until check_link has checked them (a checkpoint comes from anywher
 import re
 from typing import Any
 
-from bigram import artifacts, params
-from bigram.artifacts import COUNTS, PAIRS, SPLIT, VOCAB
+from bigram import artifacts, params, pipeline
 from bigram.codedeps import code_digests, stage_entry
 from bigram.console import PipelineError
 from bigram.params import is_number
 
 Link = dict[str, Any]  # one stage's record, checked by check_link before use
 
-STAGE_SECTIONS = {"prepare": ("data",), "split": ("split", "model"), "train": ("train",)}
-STAGES = tuple(STAGE_SECTIONS)
+STAGES = pipeline.RECORDED
+STAGE_SECTIONS = {stage: pipeline.STAGES[stage].params for stage in STAGES}
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
@@ -40,11 +39,8 @@ def _is_path(p: object) -> bool:
 
 def reads_and_writes(stage: str, names: str) -> tuple[list[str], list[str]]:
     """The artifacts a stage's lineage record names: what it reads and what it writes."""
-    return {
-        "prepare": ([names], [VOCAB, PAIRS]),
-        "split": ([VOCAB, PAIRS], [SPLIT, COUNTS]),
-        "train": ([VOCAB, COUNTS], []),
-    }[stage]
+    io = pipeline.STAGES[stage]
+    return io.recorded_inputs(names), io.recorded_outputs()
 
 
 def _check_params(stage: str, recorded: object) -> str | None:

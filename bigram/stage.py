@@ -3,7 +3,7 @@
 import argparse
 from collections.abc import Callable
 
-from bigram import environment
+from bigram import environment, pipeline
 from bigram.console import run
 
 
@@ -14,7 +14,7 @@ def run_stage(name: str, main: Callable[[], None], doc: str, argv: list[str] | N
     ones (bigram.environment) before any work."""
     parser = argparse.ArgumentParser(
         prog=f"python -m stages.{name}",
-        description=doc,
+        description=f"{doc.rstrip()}\n\n{pipeline.describe(name)}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.parse_args(argv)

@@ -1,10 +1,5 @@
 """Stage 5, compare: the neural model against the count-based matrix P (the bigram's,
-or the k-gram's for model.context k), smoothed with compare.smoothing.
-
-Reads   params.yaml (compare), data/prepared/vocab.json, data/split/counts.npy,
-        models/model.safetensors
-Writes  plots/bigrams.csv (drawn by DVC as heatmaps), metrics/compare.json
-"""
+or the k-gram's for model.context k), smoothed with compare.smoothing."""
 
 from bigram import artifacts, checkpoint, fsio, lineage, params
 from bigram.comparison import TABLE_SYMBOLS, bigram_table, compare, table_layout

@@ -1,10 +1,5 @@
 """Stage 4, evaluate: cross-entropy and perplexity of the model, and of every
-checkpoint, on every split.
-
-Reads   params.yaml, data/prepared/vocab.json, data/split/counts.npy,
-        models/model.safetensors, models/checkpoints/
-Writes  plots/eval_steps.csv, metrics/evaluate.json
-"""
+checkpoint, on every split."""
 
 from bigram import artifacts, checkpoint, fsio, params, portable
 from bigram.console import progress

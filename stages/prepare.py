@@ -1,9 +1,4 @@
-"""Stage 1, prepare: names file -> vocabulary + bigram pairs.
-
-Reads   params.yaml (data), the names file data.names
-Writes  data/prepared/vocab.json, data/prepared/pairs.npy, data/prepared/lineage.json,
-        metrics/prepare.json
-"""
+"""Stage 1, prepare: names file -> vocabulary + bigram pairs."""
 
 from dataclasses import asdict, dataclass
 

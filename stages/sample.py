@@ -1,9 +1,4 @@
-"""Stage 6, sample: draw names from the trained model.
-
-Reads   params.yaml (data, sample), the names file data.names, data/prepared/vocab.json,
-        models/model.safetensors
-Writes  data/samples.txt, metrics/sample.json
-"""
+"""Stage 6, sample: draw names from the trained model."""
 
 from bigram import artifacts, checkpoint, fsio, params
 from bigram.console import bar, progress

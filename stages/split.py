@@ -1,11 +1,5 @@
 """Stage 2, split: a seeded train/dev/test split of the pairs (or of whole names),
-and the counts of (context of model.context symbols, next symbol) in each split.
-
-Reads   params.yaml (split, model), data/prepared/vocab.json, data/prepared/pairs.npy,
-        data/prepared/lineage.json
-Writes  data/split/split.npy, data/split/counts.npy, data/split/lineage.json,
-        metrics/split.json
-"""
+and the counts of (context of model.context symbols, next symbol) in each split."""
 
 from dataclasses import asdict, dataclass
 

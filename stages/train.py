@@ -1,11 +1,5 @@
 """Stage 3, train: the weight matrix W (V×V, or V^k×V for model.context k) by
-gradient descent on the train split.
-
-Reads   params.yaml (train), data/prepared/vocab.json, data/split/counts.npy,
-        data/split/lineage.json
-Writes  models/model.safetensors (the final W), models/checkpoints/step_NNNNNN.safetensors,
-        plots/train_loss.csv, metrics/train.json
-"""
+gradient descent on the train split."""
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
