@@ -235,9 +235,8 @@ def test_other_files_among_the_checkpoints_are_left_alone(trained):
 @pytest.mark.parametrize(
     "steps",
     [
-        500,
-        # 10,000 checkpoints: the most train.checkpoint_every = 1 may ask for (see
-        # test_checkpoint_every_step_of_a_long_run_is_refused_up_front for one more)
+        200,  # a checkpoint at every step of the default run: 201 files
+        # 10,000 checkpoints, the most there may be (test_bad_params.py: 20,001 are refused)
         pytest.param(9_999, marks=pytest.mark.slow),
     ],
 )
