@@ -181,6 +181,9 @@ class SampleParams:
     seed: int = _param(_SEED, 42)
     count: int = _param(_bounded(1_000_000), 20)
     max_length: int = _param(_bounded(100_000), 50)
+    temperature: float = _param(
+        (lambda v: is_number(v) and 0.01 <= v <= 100, "a number from 0.01 to 100"), 1
+    )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ def main() -> None:
     vocab = artifacts.read_vocab()
     W = checkpoint.read(vocab=vocab)[0]
     drawn = draw(
-        distributions(W)[1],
+        distributions(W / wanted.temperature)[1],
         wanted.count,
         wanted.seed,
         wanted.max_length,
