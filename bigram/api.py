@@ -124,18 +124,24 @@ class Model:
         counts = np.bincount(contexts * V + ys, minlength=rows * V).reshape(rows, V)
         return model.nll(counts, self._distributions[0])
 
-    def sample(self, count: int, seed: int, max_length: int = 50) -> list[str]:
+    def sample(
+        self, count: int, seed: int, max_length: int = 50, temperature: float = 1
+    ) -> list[str]:
         """`count` names drawn with numpy's PCG64 under `seed`: exactly the names the
-        sample stage writes to data/samples.txt with the same sample.count, sample.seed and
-        sample.max_length (names are drawn one after another, so the first k of a larger
-        count are the names of count=k). Arguments are checked by params.yaml's rules."""
-        for key, value in (("count", count), ("seed", seed), ("max_length", max_length)):
+        sample stage writes to data/samples.txt with the same sample params (names are
+        drawn one after another, so the first k of a larger count are the names of
+        count=k). Arguments are checked by params.yaml's rules."""
+        asked = {"count": count, "seed": seed, "max_length": max_length}
+        for key, value in {**asked, "temperature": temperature}.items():
             check, allowed, _ = params.RULES[f"sample.{key}"]
             if not check(value):
                 raise ValueError(f"sample(): {key} = {value!r} is not allowed; use {allowed}")
-        return sampling.spell(
-            self.vocab, sampling.draw(self._distributions[1], count, seed, max_length)
+        P = (
+            self._distributions[1]
+            if temperature == 1
+            else model.distributions(self.W / temperature)[1]
         )
+        return sampling.spell(self.vocab, sampling.draw(P, count, seed, max_length))
 
     def torch_weights(self) -> "torch.Tensor":
         """W as a new float32 torch tensor (a copy: W itself stays read-only), e.g. to

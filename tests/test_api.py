@@ -214,13 +214,17 @@ def test_pairs_are_the_prepare_stages_pairs(model):
 
 def test_sample_is_the_sample_stages_names(model):
     written = open(artifacts.SAMPLES).read().splitlines()
-    assert params.load().sample == params.SampleParams(seed=42, count=20, max_length=50)
+    assert params.load().sample == params.SampleParams(
+        seed=42, count=20, max_length=50, temperature=1
+    )
     assert model.sample(20, 42, 50) == written
     assert model.sample(20, seed=42) == written  # max_length's default is params.yaml's
     assert params.RULES["sample.max_length"][2] == 50
     assert model.sample(5, seed=42) == written[:5]  # drawn one after another
     assert model.sample(20, seed=7) != written
     assert all(len(name) <= 3 for name in model.sample(50, seed=1, max_length=3))
+    assert model.sample(20, 42, 50, temperature=1) == written
+    assert model.sample(20, 42, 50, temperature=0.5) != written
 
 
 @pytest.mark.parametrize(
