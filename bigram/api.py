@@ -21,7 +21,7 @@ broken checkpoint raises bigram.console.PipelineError, whose message names the f
 import os
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class Model:
 
     vocab: list[str]
     W: np.ndarray
-    meta: dict[str, Any]
+    meta: checkpoint.Meta
 
     def __repr__(self) -> str:
         # The default repr would print all of W and the whole lineage.
@@ -180,7 +180,7 @@ def load(path: str = artifacts.MODEL, rev: str | None = None) -> Model:
     return Model(vocab=list(meta["vocab"]), W=W, meta=meta)
 
 
-def _parse_at(path: str, rev: str) -> tuple[np.ndarray, dict[str, Any]]:
+def _parse_at(path: str, rev: str) -> tuple[np.ndarray, checkpoint.Meta]:
     # Imported here: the audit module (and DVC behind it) is needed only for rev reads.
     from bigram.revision import Source, git
 

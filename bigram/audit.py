@@ -78,7 +78,7 @@ class Audit:
     """The checks of one checkpoint against one source, and what disagreed."""
 
     def __init__(
-        self, path: str, data: bytes, W: np.ndarray, meta: dict[str, Any], src: Source
+        self, path: str, data: bytes, W: np.ndarray, meta: checkpoint.Meta, src: Source
     ) -> None:
         self.path, self.data, self.W, self.meta, self.src = path, data, W, meta, src
         self.problems: list[str] = []
@@ -203,10 +203,12 @@ class Audit:
         prev = self.meta["previous"]
         if prev:
             found = self.src.digest(prev["path"])
-            algorithm = "md5" if found != prev["md5"] else "sha256"
+            algorithm, recorded = (
+                ("md5", prev["md5"]) if found != prev["md5"] else ("sha256", prev["sha256"])
+            )
             self.expect(
                 f"previous checkpoint {prev['path']} {algorithm}",
-                prev[algorithm],
+                recorded,
                 self.src.digest(prev["path"], algorithm),
             )
 

@@ -24,14 +24,14 @@ minor version, torch's build label). It is still read and shown.
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from bigram import artifacts, context
 from bigram.artifacts import CHECKPOINTS, VOCAB, is_vocabulary
 from bigram.console import PipelineError
-from bigram.lineage import STAGES, check_chain, context_of
+from bigram.lineage import STAGES, Link, check_chain, context_of
 from bigram.params import is_number
 
 SCHEMA = 2
@@ -39,7 +39,33 @@ SCHEMA = 2
 LIMIT = 4 * context.MAX_WEIGHTS + artifacts.JSON_LIMIT
 REBUILD = "run `dvc repro` to rebuild it"
 
-Meta = dict[str, Any]  # checked by check_meta before any field is used
+
+class Previous(TypedDict):
+    path: str
+    md5: str
+    sha256: str
+
+
+class CodeV1(TypedDict):
+    commit: str | None
+    dirty: bool
+
+
+class Meta(TypedDict, total=False):
+    """A checkpoint's metadata, once check_meta has accepted it (the fields above)."""
+
+    schema: int  # absent in schema 1
+    vocab: list[str]
+    lineage: list[Link]
+    versions: dict[str, str | None]
+    step: int
+    loss: float
+    ce: float
+    reg: float
+    previous: Previous | None
+    code: CodeV1  # schema 1 only
+
+
 _MD5 = re.compile(r"[0-9a-f]{32}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
@@ -147,7 +173,7 @@ def build_meta(
     versions: Mapping[str, str | None],
     step: int,
     terms: tuple[float, float, float],
-    previous: dict[str, str] | None,
+    previous: Previous | None,
 ) -> Meta:
     """The metadata of the checkpoint saved at `step`, with its (loss, ce, reg)."""
     loss, ce, reg = terms
@@ -155,7 +181,7 @@ def build_meta(
         "schema": SCHEMA,
         "vocab": vocab,
         "lineage": chain,
-        "versions": versions,
+        "versions": dict(versions),
         "step": step,
         "loss": loss,
         "ce": ce,

@@ -71,7 +71,8 @@ def _meta(recorded: checkpoint.Meta, found: checkpoint.Meta) -> list[str]:
                 if fields:
                     out.append(f"its {ra.get('stage')} record's {', '.join(fields)}")
         elif key == "vocab":
-            out.append(f"its vocabulary ({_vocab(list(a or []), list(b or []))})")
+            shown = [list(v) if isinstance(v, list) else [] for v in (a, b)]
+            out.append(f"its vocabulary ({_vocab(*shown)})")
         elif isinstance(a, dict) and isinstance(b, dict):
             for k in sorted(set(a) | set(b)):
                 if a.get(k) != b.get(k):

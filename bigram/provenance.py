@@ -44,7 +44,7 @@ import re
 import urllib.parse
 from typing import Any
 
-from bigram import artifacts
+from bigram import artifacts, checkpoint
 from bigram.params import outside_project
 from bigram.revision import git
 
@@ -65,7 +65,7 @@ def _subject_name(path: str) -> str:
 
 
 def _code(
-    meta: dict[str, Any], commit: str | None, repo_uri: str | None
+    meta: checkpoint.Meta, commit: str | None, repo_uri: str | None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(the code's ResourceDescriptors, internalParameters about the code)."""
     if "code" in meta:  # schema 1: a commit, trusted only with a clean tree
@@ -97,7 +97,7 @@ def _code(
 def statement(
     path: str,
     data: bytes,
-    meta: dict[str, Any],
+    meta: checkpoint.Meta,
     repo_uri: str | None = None,
     commit: str | None = None,
 ) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def derive(
     rows, V = counts.shape
     check_budget((rows, V), train)
     chain = chain + [lineage.record("train", {"train": asdict(train)}, read, {}, code)]
-    previous: dict[str, str] | None = None
+    previous: checkpoint.Previous | None = None
 
     def on_checkpoint(step: int, W_step: np.ndarray, terms: tuple[float, float, float]) -> None:
         nonlocal previous
