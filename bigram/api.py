@@ -181,7 +181,7 @@ def load(path: str = artifacts.MODEL, rev: str | None = None) -> Model:
 
 
 def _parse_at(path: str, rev: str) -> tuple[np.ndarray, checkpoint.Meta]:
-    # Imported here: the audit module (and DVC behind it) is needed only for rev reads.
+    # Imported here: reading at a revision (and DVC behind it) is needed only for rev reads.
     from bigram.revision import Source, git
 
     if outside_project(path):
@@ -195,10 +195,7 @@ def _parse_at(path: str, rev: str) -> tuple[np.ndarray, checkpoint.Meta]:
             f"rev={rev!r} reads through git and DVC: run from inside the project's git "
             f"repository (the current directory {os.getcwd()} is not in one)"
         )
-    try:
-        source = Source(rev)
-    except PipelineError as e:  # worded for the command line's --rev
-        raise PipelineError(str(e).replace(f"--rev {rev}:", f"rev={rev!r}:", 1)) from None
+    source = Source(rev, named=f"rev={rev!r}")
     data = source.read(path, checkpoint.LIMIT)
     if data is None:
         raise PipelineError(source.why_missing(path))

@@ -28,8 +28,9 @@ def git(*args: str, stdin: str | None = None) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
-def resolve(rev: str) -> tuple[str, bool]:
-    """The commit of a git revision or DVC experiment, and whether it is an experiment."""
+def resolve(rev: str, named: str | None = None) -> tuple[str, bool]:
+    """The commit of a git revision or DVC experiment, and whether it is an experiment.
+    `named` is how the caller's user wrote the revision (`--rev X` by default)."""
     sha = git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     if sha:
         return sha, False
@@ -44,7 +45,8 @@ def resolve(rev: str) -> tuple[str, bool]:
     except Exception:  # not a DVC repo, or DVC could not say: no such experiment
         pass
     raise PipelineError(
-        f"--rev {rev}: no such git revision or DVC experiment (see `git log` and `dvc exp list`)"
+        f"{named or f'--rev {rev}'}: no such git revision or DVC experiment (see `git log` "
+        "and `dvc exp list`)"
     )
 
 
@@ -82,11 +84,11 @@ class Source:
     """Files as they are in the workspace (rev None) or at a git revision or DVC
     experiment (read through DVC's API, from git and the DVC cache)."""
 
-    def __init__(self, rev: str | None = None) -> None:
+    def __init__(self, rev: str | None = None, named: str | None = None) -> None:
         self.rev = rev
         if rev:
             self.commit: str | None
-            self.commit, self.is_experiment = resolve(rev)
+            self.commit, self.is_experiment = resolve(rev, named)
         else:
             self.commit, self.is_experiment = git("rev-parse", "--verify", "--quiet", "HEAD"), False
         # Where the project is inside its git repository ("" at the top; "ml/" in a monorepo).
