@@ -1,7 +1,7 @@
 """The `bigram` command: the project's tools as subcommands.
 
     bigram lineage [--json] [--verify | --provenance] [--rev REV] CHECKPOINT
-    bigram select [--json] [--model neural|count] [--by PARAM]
+    bigram select [--json] [--model neural|count] [--by PARAM] [--all] [-A | --rev REV]
     bigram check [--json] [--rev REV]
     bigram sweep -S KEY=V1,V2 ... [--jobs N]
 
@@ -51,6 +51,27 @@ def parser() -> argparse.ArgumentParser:
         default="neural",
         help="rank the neural model (metrics/evaluate.json, the default) or the count-based "
         "one (metrics/compare.json)",
+    )
+    select.add_argument(
+        "--all",
+        dest="everyone",
+        action="store_true",
+        help="also rank every candidate on dev (a table, or 'ranked' in the JSON), without "
+        "their test NLL",
+    )
+    where = select.add_mutually_exclusive_group()
+    where.add_argument(
+        "-A",
+        "--all-commits",
+        action="store_true",
+        help="the experiments of every commit, not only HEAD's (as `dvc exp show -A`)",
+    )
+    where.add_argument(
+        "--rev",
+        dest="revs",
+        action="append",
+        metavar="REV",
+        help="the experiments of this commit (repeat for several; as `dvc exp show --rev`)",
     )
     select.add_argument(
         "--by",
@@ -132,7 +153,9 @@ def main(argv: list[str] | None = None) -> None:
         else:
             from bigram.select import select_command
 
-            code = select_command(args.json, args.model, args.by)
+            code = select_command(
+                args.json, args.model, args.by, args.everyone, args.all_commits, args.revs
+            )
         if code:
             sys.exit(code)
 

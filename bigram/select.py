@@ -4,10 +4,13 @@
     bigram select --model count                # the count-based model (compare.smoothing)
     bigram select --by model.context           # the best for each context: bigram, trigram, ...
     bigram select --json
+    bigram select --all                        # every candidate ranked on dev (no test column)
+    bigram select -A                           # the experiments of every commit, not only HEAD's
+    bigram select --rev main --rev HEAD~1      # of these commits
 
-Reads `dvc exp show --json`. Only the winner's test NLL is printed (one per group with
---by): looking at every experiment's test score and picking the best would tune on test
-(the notebook's exercise is to tune smoothing and regularisation on dev).
+Reads `dvc exp show --json` (with its -A / --rev). Only the winner's test NLL is printed
+(one per group with --by): looking at every experiment's test score and picking the best
+would tune on test (the notebook's exercise is to tune smoothing and regularisation on dev).
 """
 
 import json
@@ -37,6 +40,7 @@ class Candidate:
     name: str
     rev: str
     kind: str  # "commit" or "experiment"
+    commit: str  # the commit it is, or the one the experiment was run on
     params: dict[str, Any]  # flat: {"train.reg": 0.01, ...}
     train: float
     dev: float
@@ -94,7 +98,7 @@ def survey(
                 skipped.append((name, why))
                 continue
             params = _flat(data.get("params", {}).get("params.yaml", {}).get("data"))
-            found.append(Candidate(name, entry["rev"], kind, params, *scores))
+            found.append(Candidate(name, entry["rev"], kind, baseline["rev"], params, *scores))
     return found, skipped
 
 
@@ -144,10 +148,14 @@ def varied(found: list[Candidate]) -> list[str]:
     ]
 
 
-def fetch() -> list[Any]:
-    """`dvc exp show --json`: every commit's and experiment's params and metrics."""
+def fetch(all_commits: bool = False, revs: list[str] | None = None) -> list[Any]:
+    """`dvc exp show --json`: the params and metrics of HEAD (or every commit, or `revs`)
+    and of their experiments."""
+    where = ["-A"] if all_commits else [a for rev in revs or [] for a in ("--rev", rev)]
     r = subprocess.run(
-        [sys.executable, "-m", "dvc", "exp", "show", "--json"], capture_output=True, text=True
+        [sys.executable, "-m", "dvc", "exp", "show", "--json", *where],
+        capture_output=True,
+        text=True,
     )
     if r.returncode != 0:
         last = (r.stderr.strip().splitlines() or ["no message"])[-1]
@@ -190,19 +198,27 @@ def rank(shown: list[Any], model: str = "neural", by: str | None = None) -> Rank
     return Ranking(model, by, winners, found, skipped)
 
 
-def as_json(r: Ranking) -> dict[str, Any]:
+def _row(c: Candidate, with_test: bool = True) -> dict[str, Any]:
+    return {
+        "name": c.name,
+        "rev": c.rev,
+        "kind": c.kind,
+        "commit": c.commit,
+        "train_nll": c.train,
+        "dev_nll": c.dev,
+        **({"test_nll": c.test} if with_test else {}),
+        "params": c.params,
+    }
+
+
+def ranked(r: Ranking) -> list[Candidate]:
+    """Every candidate, lowest dev NLL first (ties by name)."""
+    return sorted(r.found, key=lambda c: (c.dev, c.name))
+
+
+def as_json(r: Ranking, everyone: bool = False) -> dict[str, Any]:
     rows = [
-        {
-            "name": c.name,
-            "rev": c.rev,
-            "kind": c.kind,
-            "train_nll": c.train,
-            "dev_nll": c.dev,
-            "test_nll": c.test,
-            "params": c.params,
-            **({"group": {r.by: c.params.get(r.by)}} if r.by else {}),
-        }
-        for c in r.winners
+        {**_row(c), **({"group": {r.by: c.params.get(r.by)}} if r.by else {})} for c in r.winners
     ]
     out: dict[str, Any] = {
         "model": r.model,
@@ -212,6 +228,8 @@ def as_json(r: Ranking) -> dict[str, Any]:
         "tied_on_dev": sorted({t.name for c in r.winners for t in ties(r.found, c, r.by)}),
     }
     out.update({"by": r.by, "best": rows} if r.by else rows[0])
+    if everyone:  # the candidates on dev only: test stays the chosen ones'
+        out["ranked"] = [_row(c, with_test=False) for c in ranked(r)]
     return out
 
 
@@ -248,7 +266,9 @@ def as_text(r: Ranking) -> list[str]:
     c = r.winners[0]
     settings = " ".join(f"{k}={c.params.get(k)}" for k in shown_keys)
     lines += [
-        f"best on dev: {c.name} ({c.rev[:7]})" + (f" with {settings}" if settings else ""),
+        f"best on dev: {c.name} ({c.rev[:7]}"
+        + (f", run on commit {c.commit[:7]})" if c.kind == "experiment" else ")")
+        + (f" with {settings}" if settings else ""),
         f"  dev NLL  {c.dev:.4f}",
         f"  test NLL {c.test:.4f}   (reported for the chosen one only)",
     ]
@@ -259,12 +279,39 @@ def as_text(r: Ranking) -> list[str]:
     return lines
 
 
-def select_command(json_out: bool, model: str = "neural", by: str | None = None) -> int:
+def as_table(r: Ranking) -> list[str]:
+    """Every candidate ranked on dev, with the params that vary and no test column."""
+    keys = [k for k in varied(r.found) if k.split(".")[0] in SHOWN[r.model]]
+    header = ["rank", "name", "commit", *keys, "train NLL", "dev NLL"]
+    table = [
+        [str(i), c.name, c.commit[:7], *(str(c.params.get(k)) for k in keys)]
+        + [f"{c.train:.4f}", f"{c.dev:.4f}"]
+        for i, c in enumerate(ranked(r), 1)
+    ]
+    widths = [max(len(row[i]) for row in [header, *table]) for i in range(len(header))]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+        for row in [header, *table]
+    ]
+
+
+def select_command(
+    json_out: bool,
+    model: str = "neural",
+    by: str | None = None,
+    everyone: bool = False,
+    all_commits: bool = False,
+    revs: list[str] | None = None,
+) -> int:
     """The `select` subcommand: fetch, rank, render; returns the exit code."""
     check_by(by)  # before DVC is asked anything
-    ranking = rank(fetch(), model, by)
+    ranking = rank(fetch(all_commits, revs), model, by)
     if json_out:
-        print(json.dumps(as_json(ranking), indent=2, sort_keys=True))
-    else:
-        print("\n".join(as_text(ranking)))
+        print(json.dumps(as_json(ranking, everyone), indent=2, sort_keys=True))
+        return 0
+    lines = as_text(ranking)
+    if everyone:
+        lines += ["", f"all {len(ranking.found)} ranked on dev (test is not shown: choose on dev)"]
+        lines += as_table(ranking)
+    print("\n".join(lines))
     return 0

@@ -2,7 +2,7 @@
 
 import json
 
-from bigram.select import best, candidates, varied
+from bigram.select import as_json, as_table, best, candidates, rank, ranked, varied
 
 
 def test_select_reports_test_only_for_the_winner():
@@ -198,3 +198,49 @@ def test_an_exact_tie_on_dev_is_said(monkeypatch, capsys):
     assert "a-exp ties on dev NLL with b-exp: chosen as the name that sorts first" in out
     select.select_command(True)
     assert json.loads(capsys.readouterr().out)["tied_on_dev"] == ["b-exp"]
+
+
+def two_commits():
+    """dvc exp show --json -A's shape: two commits, each with an experiment."""
+
+    def entry(name, dev, rev):
+        nll = {"train": {"nll": 2.0}, "dev": {"nll": dev}, "test": {"nll": 9.0}}
+        params = {"params.yaml": {"data": {"train": {"reg": dev}}}}
+        return {
+            "rev": rev,
+            "name": name,
+            "data": {"params": params, "metrics": {"metrics/evaluate.json": {"data": nll}}},
+        }
+
+    return [
+        {**entry("main", 2.47, "a" * 40), "experiments": [{"revs": [entry("x", 2.25, "b" * 40)]}]},
+        {**entry(None, 2.50, "c" * 40), "experiments": [{"revs": [entry("y", 2.30, "d" * 40)]}]},
+    ]
+
+
+def test_every_commits_experiments_are_candidates_and_say_their_commit():
+    ranking = rank(two_commits())
+    assert [(c.name, c.commit) for c in ranked(ranking)] == [
+        ("x", "a" * 40),
+        ("y", "c" * 40),
+        ("main", "a" * 40),
+        ("ccccccc", "c" * 40),
+    ]
+    assert ranking.winners[0].name == "x"
+
+
+def test_all_ranks_every_candidate_on_dev_without_their_test_nll():
+    ranking = rank(two_commits())
+    out = as_json(ranking, everyone=True)
+    assert [r["name"] for r in out["ranked"]] == ["x", "y", "main", "ccccccc"]
+    assert all("test_nll" not in r for r in out["ranked"])
+    assert out["test_nll"] == 9.0  # the chosen one's, as without --all
+    table = as_table(ranking)
+    assert table[0].split() == ["rank", "name", "commit", "train.reg", "train", "NLL", "dev", "NLL"]
+    assert [row.split()[:3] for row in table[1:]] == [
+        ["1", "x", "aaaaaaa"],
+        ["2", "y", "ccccccc"],
+        ["3", "main", "aaaaaaa"],
+        ["4", "ccccccc", "ccccccc"],
+    ]
+    assert not any("9.0000" in row for row in table)
