@@ -68,7 +68,9 @@ REBUILD = "run `dvc repro` to rebuild it"
 
 def json_bytes(obj: object) -> bytes:
     """A JSON artifact's bytes: the same object always gives the same bytes."""
-    return (json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    # UTF-8, not \u escapes: vocab.json is read by people (`"Á"`, not `"\u00c1"`).
+    text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False)
+    return (text + "\n").encode()
 
 
 def npy_bytes(array: np.ndarray) -> bytes:

@@ -60,7 +60,9 @@ def main() -> None:
     with fsio.stage_outputs():
         for path, content in out.files.items():
             artifacts.write_bytes(path, content)
-        artifacts.write_json(artifacts.metrics_path("split"), out.sizes)
+        # Under their own name: `train`, `dev` and `test` at the top level would be the
+        # columns of evaluate.json's NLLs too in `dvc exp show` and pandas.
+        artifacts.write_json(artifacts.metrics_path("split"), {"pairs_per_split": out.sizes})
     sizes = ", ".join(f"{k} {v}" for k, v in out.sizes.items())
     progress("split", f"by {split.unit}: {sizes} pairs")
 

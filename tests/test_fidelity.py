@@ -25,9 +25,7 @@ def test_pipeline_reproduces_the_notebook_on_names_txt(project):
         "vocab_size": 27,
     }
     assert read_json(project / "metrics/split.json") == {
-        "train": 182516,
-        "dev": 22814,
-        "test": 22816,
+        "pairs_per_split": {"train": 182516, "dev": 22814, "test": 22816}
     }
     ev = read_json(project / "metrics/evaluate.json")
     assert ev["train"]["nll"] == pytest.approx(2.4644, abs=1e-3)
@@ -51,7 +49,7 @@ BIGRAM_PIPELINE = {
     "metrics/evaluate.json": "4c79f413f292e51d8e11cc47b2cceb533dcf48861aba3be730e4e83bbd2b6255",
     "metrics/prepare.json": "42914fe64c8a0a91966b24ea870137415bd8e090a718904d443e6881066915e7",
     "metrics/sample.json": "cf281fd5471be4cd8403f75d336b45c61051db6351d8cfb20af36f553681e70c",
-    "metrics/split.json": "4a16e92c092542ea23663c0956373b7c0b1afe5ddc168208a0c1467f2a9613f3",
+    "metrics/split.json": "c748e722b9b4c2c55c8f8fd371ce59b8b6e5f44fb175ee2a9c625619c734a8db",
     "metrics/train.json": "36bd29d2f43a04db46e60075873e16a182cadd44b022eb80f0035792e9f27b13",
     "plots/bigrams.csv": "cf3308067d23d1a9f76e0802f9827b18a3a4030d8a45eba9e5f083efa3654675",
     "plots/eval_steps.csv": "7b3c05f7d7f37a1c6595fe1b589215cecbef84c90e97710e4c42421d0b4a1343",

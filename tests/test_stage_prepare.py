@@ -5,7 +5,7 @@ import hashlib
 import numpy as np
 
 from bigram.names import encode
-from tests.conftest import NOTEBOOK_NAMES, read_json
+from tests.conftest import NOTEBOOK_NAMES, read_json, stage
 
 
 def test_prepare_writes_the_encoded_names_and_records_the_names_file(trained_project):
@@ -44,3 +44,10 @@ def test_a_names_file_edited_while_prepare_runs_is_never_recorded_as_used(
     assert link["inputs"] == {"data/names.txt": hashlib.md5(used).hexdigest()}
     assert link["sha256"]["data/names.txt"] == hashlib.sha256(used).hexdigest()
     assert read_json(d / "data/prepared/vocab.json") == encode(NOTEBOOK_NAMES)[0]
+
+
+def test_the_vocabulary_is_written_as_readable_utf8(project):
+    (project / "data/names.txt").write_text("Zoë\nÁron\n", encoding="utf-8")
+    stage(project, "prepare")
+    text = (project / "data/prepared/vocab.json").read_bytes().decode("utf-8")
+    assert '"ë"' in text and '"Á"' in text and "\\u" not in text

@@ -16,7 +16,7 @@ def test_split_counts_are_the_pairs_of_each_split(trained_project):
         expected = np.zeros((V, V), np.int64)
         np.add.at(expected, (pairs[0][split == i], pairs[1][split == i]), 1)
         assert np.array_equal(counts[i], expected)
-    sizes = read_json(d / "metrics/split.json")
+    sizes = read_json(d / "metrics/split.json")["pairs_per_split"]
     assert sizes == {s: int((split == i).sum()) for i, s in enumerate(("train", "dev", "test"))}
     assert [link["stage"] for link in read_json(d / "data/split/lineage.json")] == [
         "prepare",

@@ -102,7 +102,7 @@ def test_every_stage_follows_model_context(trained_project):
     V = len(vocab)
     counts = np.load(d / "data/split/counts.npy")
     assert counts.shape == (3, V * V, V)
-    sizes = read_json(d / "metrics/split.json")
+    sizes = read_json(d / "metrics/split.json")["pairs_per_split"]
     assert counts.sum(axis=(1, 2)).tolist() == [sizes[s] for s in ("train", "dev", "test")]
     W = load_file(str(d / "models/model.safetensors"))["W"]
     assert W.shape == (V * V, V) == (441, 21)
