@@ -3,9 +3,11 @@
     from bigram.api import load
 
     model = load("models/model.safetensors")   # or load(rev="HEAD") for a git rev / experiment
+    model = load(rev="my-exp", repo="~/neural-bigram")   # from a notebook anywhere
     model.vocab, model.W, model.meta           # symbols, the V^k×V weights, the lineage
     model.context                              # k, the symbols it sees (1: the bigram)
     model.probabilities(".")                   # P(first symbol of a name), for k = 1
+    model.table()                              # P as a DataFrame: contexts × next symbols
     model.nll(["emma", "olivia"])              # mean NLL per symbol predicted
     model.sample(20, seed=42)                  # = data/samples.txt for sample.seed 42
     model.torch_weights()                      # W as a torch tensor, to keep training
@@ -18,6 +20,7 @@ importable only from the project root). Bad arguments raise ValueError; a missin
 broken checkpoint raises bigram.console.PipelineError, whose message names the fix.
 """
 
+import contextlib
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,11 +30,12 @@ import numpy as np
 
 from bigram import artifacts, checkpoint, lineage, model, params, sampling
 from bigram.console import PipelineError
-from bigram.context import advance, context_rows
+from bigram.context import advance, context_rows, label
 from bigram.names import BOUNDARY, encode
 from bigram.params import outside_project
 
-if TYPE_CHECKING:  # torch is imported only by torch_weights(): it takes a second to import
+if TYPE_CHECKING:  # imported only by torch_weights() and table(): each takes a second
+    import pandas
     import torch
 
 
@@ -90,6 +94,25 @@ class Model:
                 raise self._unknown(symbol, "" if len(previous) == 1 else f" (in {previous!r})")
             row = advance(row, self._index[symbol], len(table), len(self.vocab))
         return {s: float(p) for s, p in zip(self.vocab, table[row])}
+
+    def table(self) -> "pandas.DataFrame":
+        """P(next | context) as a pandas DataFrame: a row per context, labelled by its k
+        symbols oldest first (`.` a name's start, `..` for k = 2), a column per next symbol
+        in vocabulary order. pandas is imported here only (`pip install pandas`)."""
+        try:
+            import pandas
+        except ImportError:
+            raise PipelineError(
+                "table() needs pandas, which is not installed: `pip install pandas` (or "
+                "`pip install neural-bigram-pipeline[pandas]`)"
+            ) from None
+        P = self._distributions[1]
+        rows = [label(r, self.context, self.vocab) for r in range(len(P))]
+        return pandas.DataFrame(
+            P,
+            index=pandas.Index(rows, name="context"),
+            columns=pandas.Index(self.vocab, name="next"),
+        )
 
     def pairs(self, names: list[str]) -> np.ndarray:
         """The (2, N) int64 array of (previous, next) indices of every name wrapped in
@@ -159,19 +182,26 @@ class Model:
         return torch.from_numpy(self.W.copy())
 
 
-def load(path: str = artifacts.MODEL, rev: str | None = None) -> Model:
+def load(path: str = artifacts.MODEL, rev: str | None = None, repo: str | None = None) -> Model:
     """The checkpoint at `path` (the pipeline's final model by default) as a Model.
 
-    Without `rev`, `path` is used as given: relative to the current directory, or absolute,
-    so any checkpoint file can be loaded from anywhere. With `rev` (a git revision such as
-    "HEAD" or a tag, or a DVC experiment name), the file is read as it was at that revision
-    through DVC's API, from git and the local DVC cache: the current directory must then be
-    inside the project's git repository, and `path` is relative to the project's root.
+    Without `rev`, `path` is used as given: relative to the current directory (or to
+    `repo`), or absolute, so any checkpoint file can be loaded from anywhere. With `rev` (a
+    git revision such as "HEAD" or a tag, or a DVC experiment name), the file is read as it
+    was at that revision through DVC's API, from git and the local DVC cache: `path` is
+    then relative to the project's root, and the project is `repo` (a directory, as for
+    dvc.api.open; `~` is expanded) or, without it, the one the current directory is in.
 
     Checkpoints are safetensors, read with every metadata field checked: loading never
     unpickles or runs code. Raises PipelineError (one line, with the fix) if the file is
     missing, not in the local DVC cache, or not a checkpoint of this pipeline.
     """
+    if repo is not None:
+        where = os.path.expanduser(repo)
+        if not os.path.isdir(where):
+            raise PipelineError(f"repo={repo!r} is not a directory; give the project's folder")
+        with contextlib.chdir(where):  # the project's paths and its git, as from inside it
+            return load(path, rev)
     if rev is None:
         W, meta = checkpoint.read(path)
     else:

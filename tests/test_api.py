@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import math
+import os
 import pickle
 import re
 import shutil
@@ -317,3 +318,25 @@ def test_load_at_a_git_revision_reads_the_committed_run(trained_repo, monkeypatc
     with pytest.raises(PipelineError, match=r"^rev='no-such-rev': no such git revision"):
         load(rev="no-such-rev")
     assert json.loads(json.dumps(at_head.meta)) == at_head.meta  # plain JSON, nothing else
+    # From a notebook outside the project: repo= as dvc.api.open has it.
+    monkeypatch.chdir(trained_repo.parent)
+    elsewhere = load(rev="HEAD", repo=str(trained_repo))
+    assert elsewhere.W.tobytes() == committed.W.tobytes() and elsewhere.meta == committed.meta
+    assert load(artifacts.checkpoint_path(50), repo=str(trained_repo)).meta["step"] == 50
+    assert os.getcwd() == str(trained_repo.parent)  # and the notebook stays where it was
+    with pytest.raises(PipelineError, match=r"^repo='nowhere' is not a directory"):
+        load(rev="HEAD", repo="nowhere")
+
+
+def test_the_table_is_p_labelled_by_context_and_next_symbol(model):
+    table = model.table()
+    assert list(table.columns) == model.vocab and table.columns.name == "next"
+    assert table.index.name == "context" and len(table) == len(model.vocab) ** model.context
+    for context in (".", "a", "e"):
+        assert table.loc[context].to_dict() == model.probabilities(context)
+
+
+def test_a_trigram_tables_rows_are_two_symbol_contexts(trigram):
+    table = trigram.table()
+    assert table.index[0] == ".." and table.index[1] == ".a"
+    assert table.loc[".e"].to_dict() == trigram.probabilities(".e")
