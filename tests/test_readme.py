@@ -140,15 +140,6 @@ def test_every_relative_link_resolves_in_a_plain_clone(page):
             assert anchor in anchors(file.read_text()), f"{page}: {target} names no heading"
 
 
-def test_the_python_api_page_carries_the_tested_example():
-    """tests/test_api.py runs this example and compares what it prints."""
-    from tests.test_api import EXAMPLE, EXAMPLE_OUTPUT
-
-    text = (ROOT / "docs/python-api.md").read_text()
-    assert f"```python\n{EXAMPLE}```\n" in text
-    assert f"```\n{EXAMPLE_OUTPUT}```\n" in text
-
-
 def test_the_two_commands_are_the_readmes_and_ci_runs_the_test_command():
     text = (ROOT / "README.md").read_text()
     run, test = re.findall(r"(?m)^    (python3 -m venv .*)$", text)[:2]
