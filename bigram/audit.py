@@ -446,9 +446,16 @@ def _older(path: str, meta: checkpoint.Meta) -> str:
 
 
 def lineage_command(
-    path: str, verify: bool, as_json: bool, rev: str | None, provenance: bool = False
+    path: str,
+    verify: bool,
+    as_json: bool,
+    rev: str | None,
+    provenance: bool = False,
+    sign: str | None = None,
+    signature: tuple[str, str] | None = None,
 ) -> int:
-    """The `lineage` subcommand; returns the exit code."""
+    """The `lineage` subcommand; returns the exit code. `sign`: a private key to sign the
+    provenance with; `signature`: (a DSSE envelope, a public key) to check first."""
     src = Source(rev)
     if rev is None or params.outside_project(path):
         # The user named this file: read it wherever it is, but only a bounded regular file.
@@ -468,8 +475,18 @@ def lineage_command(
         for link in meta["lineage"]:
             code.update(link.get("code", {}))
         statement = slsa.statement(path, data, meta, slsa.repo_uri(), commit_holding(code))
-        print(json.dumps(statement, indent=2, sort_keys=True, allow_nan=False))
+        if sign:  # one line: an .intoto.jsonl file holds one envelope per line
+            from bigram.signing import sign as dsse_sign
+
+            print(json.dumps(dsse_sign(statement, sign), sort_keys=True))
+        else:
+            print(json.dumps(statement, indent=2, sort_keys=True, allow_nan=False))
         return 0
+    signed = ""
+    if signature:  # before anything else: a statement not signed by this key is not used
+        from bigram.signing import verify as dsse_verify
+
+        _, signed = dsse_verify(*signature, data)
     if not verify:
         shown = {"path": path, "md5": artifacts.md5_bytes(data), **meta}
         print(
@@ -496,6 +513,7 @@ def lineage_command(
     if as_json:
         report = {
             "path": path,
+            **({"signature": signed} if signed else {}),
             "ok": not audit.problems and not audit.not_made,
             "checks": audit.checks,
             "rederived": audit.rederived,
@@ -504,7 +522,7 @@ def lineage_command(
         }
         print(json.dumps(report, indent=2))
     else:
-        for line in audit.problems + audit.not_made:
+        for line in [signed] * bool(signed) + audit.problems + audit.not_made:
             print(line)
         if not audit.problems:
             print(audit.summary())

@@ -1,6 +1,7 @@
 """The `bigram` command: the project's tools as subcommands.
 
-    bigram lineage [--json] [--verify | --provenance] [--rev REV] CHECKPOINT
+    bigram lineage [--json] [--verify [--signature ENVELOPE --key PUB] | --provenance [--sign KEY]]
+                   [--rev REV] CHECKPOINT
     bigram select [--json] [--model neural|count] [--by PARAM] [--all] [-A | --rev REV]
     bigram check [--json] [--rev REV]
     bigram sweep -S KEY=V1,V2 ... [--jobs N]
@@ -37,6 +38,21 @@ def parser() -> argparse.ArgumentParser:
     lineage.add_argument("--json", action="store_true", help="machine-readable output")
     lineage.add_argument(
         "--rev", help="audit the checkpoint as it was at this git revision or DVC experiment"
+    )
+    lineage.add_argument(
+        "--sign",
+        metavar="KEY",
+        help="with --provenance: print the statement in a DSSE envelope signed with this "
+        "ed25519 private key (PEM; `openssl genpkey -algorithm ed25519 -out bigram.key`)",
+    )
+    lineage.add_argument(
+        "--signature",
+        metavar="ENVELOPE",
+        help="with --verify and --key: check this DSSE envelope's signature and that its "
+        "subject is the checkpoint, then verify the lineage",
+    )
+    lineage.add_argument(
+        "--key", metavar="PUB", help="the ed25519 public key (PEM) --signature is checked with"
     )
     select = sub.add_parser(
         "select",
@@ -125,7 +141,17 @@ def project_root() -> Path | None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `bigram` console command and of `python -m bigram`."""
     install_hook()
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
+    if args.command == "lineage":
+        if args.sign and not args.provenance:
+            top.error("--sign signs the provenance: give it with --provenance")
+        if (args.signature or args.key) and not (args.signature and args.key and args.verify):
+            top.error("--signature and --key go together, with --verify")
+        # Paths the user gave, before the tools move to the project's root.
+        for name in ("sign", "signature", "key"):
+            if getattr(args, name):
+                setattr(args, name, os.path.abspath(getattr(args, name)))
 
     def dispatch() -> None:
         # From anywhere inside the project, as git and DVC work: a path given relative to
@@ -140,7 +166,13 @@ def main(argv: list[str] | None = None) -> None:
             from bigram.audit import lineage_command
 
             code = lineage_command(
-                args.checkpoint, args.verify, args.json, args.rev, args.provenance
+                args.checkpoint,
+                args.verify,
+                args.json,
+                args.rev,
+                args.provenance,
+                sign=args.sign,
+                signature=(args.signature, args.key) if args.signature else None,
             )
         elif args.command == "check":
             from bigram.check import check_command
