@@ -474,7 +474,9 @@ def lineage_command(
         code: dict[str, str] = {}
         for link in meta["lineage"]:
             code.update(link.get("code", {}))
-        statement = slsa.statement(path, data, meta, slsa.repo_uri(), commit_holding(code))
+        statement = slsa.statement(
+            path, data, meta, slsa.repo_uri(), commit_holding(code), slsa.data_remote_uri()
+        )
         if sign:  # one line: an .intoto.jsonl file holds one envelope per line
             from bigram.signing import sign as dsse_sign
 

@@ -29,7 +29,8 @@ that its checkpoint records.
   - every file of the chain by its project path: the names file (`name` equals
     externalParameters.data.names), then the artifacts prepare and split wrote, each
     with `digest` {"sha256", "md5"} (md5 as dvc.lock has it; consumers should ignore it)
-    and `annotations.bigram_producedBy`, the stage that wrote it.
+    and `annotations.bigram_producedBy`, the stage that wrote it; `uri` where DVC keeps
+    it on the project's default remote, when that remote has a public URL.
 - runDetails.builder.id BUILDER_ID: the stage run on the machine of whoever ran it
   (`dvc repro`, `dvc exp run` or `python -m stages.train`); the checkpoint's metadata is
   reported by that process and nothing attests it, so SLSA Build L1 at most.
@@ -100,11 +101,14 @@ def statement(
     meta: checkpoint.Meta,
     repo_uri: str | None = None,
     commit: str | None = None,
+    data_uri: str | None = None,
 ) -> dict[str, Any]:
     """The in-toto Statement v1 with a SLSA Provenance v1 predicate for the checkpoint
     read from `path`, with bytes `data` and metadata `meta` (as checkpoint.parse returns
     it, so already checked). `repo_uri`: the code's repository, if public; `commit`: a
-    commit whose tree holds exactly the recorded code (revision.commit_holding), if any."""
+    commit whose tree holds exactly the recorded code (revision.commit_holding), if any;
+    `data_uri`: the DVC remote the data is pushed to, if public (each file's `uri` is
+    where DVC 3 keeps it there: files/md5/<2 hex>/<30 hex>)."""
     chain = meta["lineage"]
     external: dict[str, Any] = {}
     files: list[dict[str, Any]] = []
@@ -117,6 +121,8 @@ def statement(
                     continue  # an output is the next stage's input
                 seen.add(file)
                 descriptor = {"name": file, "digest": {"sha256": link["sha256"][file], "md5": md5}}
+                if data_uri:
+                    descriptor["uri"] = f"{data_uri.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}"
                 if kind == "outputs":
                     descriptor["annotations"] = {"bigram_producedBy": link["stage"]}
                 files.append(descriptor)
@@ -165,6 +171,29 @@ def public_uri(remote: str) -> str | None:
         host = f"[{host}]"  # IPv6
     netloc = f"{host}:{port}" if port else host
     return urllib.parse.urlunsplit((parts.scheme.lower(), netloc, parts.path, "", ""))
+
+
+def data_remote_uri() -> str | None:
+    """The default DVC remote's URL, if it is one fit to publish (s3, gs, azure, http(s),
+    ssh and the like; not a local path), or None."""
+    try:
+        from dvc.repo import Repo
+
+        with Repo(".") as repo:
+            config = repo.config
+            name = config["core"].get("remote")
+            url = config["remote"][name]["url"] if name else None
+    except Exception:  # no DVC repository, or no such remote: nothing to publish
+        return None
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() in {"", "file", "local"} or not parts.netloc:
+        return None
+    return urllib.parse.urlunsplit((parts.scheme.lower(), parts.hostname or "", parts.path, "", ""))
 
 
 def repo_uri() -> str | None:

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import json
 import re
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -429,6 +430,28 @@ def test_a_commit_holding_the_code_is_a_git_dependency(model):
     bare = provenance.statement(MODEL, data, meta, commit=commit)
     assert problems(bare, data) == []
     assert dependency(bare, "code") == {"name": "code", "digest": {"gitCommit": commit}}
+
+
+def test_with_a_public_dvc_remote_each_data_file_says_where_dvc_keeps_it(model):
+    data, meta = model
+    s = provenance.statement(MODEL, data, meta, data_uri="s3://bucket/dvcstore/")
+    assert problems(s, data) == []
+    for d in files_of(s):
+        md5 = d["digest"]["md5"]  # DVC 3's remote layout: files/md5/<2 hex>/<30 hex>
+        assert d["uri"] == f"s3://bucket/dvcstore/files/md5/{md5[:2]}/{md5[2:]}"
+    assert all("uri" not in d for d in files_of(provenance.statement(MODEL, data, meta)))
+
+
+@pytest.mark.slow
+def test_the_default_dvc_remote_is_published_only_when_it_is_not_a_local_path(trained_repo):
+    lineage = ["lineage", "--provenance", MODEL]
+    sh([sys.executable, "-m", "dvc", "remote", "add", "-d", "store", "s3://bucket/dvcstore"],
+       trained_repo)  # fmt: skip
+    uris = {d.get("uri") for d in files_of(json.loads(bigram(trained_repo, *lineage).stdout))}
+    assert all(u and u.startswith("s3://bucket/dvcstore/files/md5/") for u in uris)
+    sh([sys.executable, "-m", "dvc", "remote", "modify", "store", "url", "/srv/dvc"], trained_repo)
+    statement = json.loads(bigram(trained_repo, *lineage).stdout)
+    assert all("uri" not in d for d in files_of(statement))  # a machine path: not published
 
 
 def test_a_schema_1_checkpoint_names_a_clean_commit_and_says_why_not_a_dirty_one():
