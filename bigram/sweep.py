@@ -27,6 +27,9 @@ from typing import Any
 from bigram import params
 from bigram.console import PipelineError
 
+# Seconds after starting DVC's queue workers before checking again that they are there.
+WORKER_START = 15.0
+
 # A stage run: the stage and every params.yaml value it and its upstream stages read.
 Key = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -150,6 +153,7 @@ class Queue:
     def __init__(self, repo: object) -> None:
         self.repo = repo
         self.queue = repo.experiments.celery_queue  # type: ignore[attr-defined]
+        self.started: float | None = None  # when workers were last started
 
     def put(self, exp: Experiment) -> tuple[str, str]:
         """Queue one experiment: its stash revision and DVC's name for it."""
@@ -164,12 +168,19 @@ class Queue:
         that went away while experiments waited on others are started again."""
         if jobs < 1:
             return
+        # A worker takes seconds to write its pid file and answer DVC's ping; started again
+        # meanwhile, a second worker of the same name joins (seen: the sweep then never
+        # saw its last experiment end). DVC's workers idle 10 s before they stop: after a
+        # start, none is started again for longer than that.
+        if self.started is not None and time.monotonic() - self.started < WORKER_START:
+            return
         alive = 0
         for name, info in self.queue.proc.processes():
             if name.startswith("dvc-exp-worker-") and info.returncode is None and _alive(info.pid):
                 alive += 1
         if alive < jobs:
             self.queue.start_workers(jobs)
+            self.started = time.monotonic()
 
     def finished(self) -> dict[str, bool]:
         """{stash revision: succeeded} of every experiment the queue has finished."""

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 
-from bigram import params
+from bigram import params, sweep
 from bigram.console import PipelineError
 from bigram.sweep import Experiment, Plan, Stage, failure_line, grid, lock_keys, stage_keys
 from bigram.sweep import experiment_params as with_overrides
@@ -173,3 +173,34 @@ def test_a_failure_is_said_with_the_stages_own_line():
     theirs = LOG.replace("error: train diverged at step 3 (loss inf); lower train.lr\n", "")
     assert failure_line(theirs, "0123456789").startswith("ERROR: failed to reproduce 'train'")
     assert failure_line("", "0123456789") == "see `dvc queue logs 0123456`"
+
+
+def test_workers_are_not_started_again_while_the_first_ones_start(monkeypatch):
+    """A worker not yet up looks absent; starting it again made a second worker of the same
+    name (and a sweep that never saw its last experiment end)."""
+    starts = []
+
+    class Proc:
+        def processes(self):
+            return iter(())  # no pid file written yet
+
+    class Celery:
+        proc = Proc()
+
+        def start_workers(self, count):
+            starts.append(count)
+
+    class Experiments:
+        celery_queue = Celery()
+
+    class Repo:
+        experiments = Experiments()
+
+    clock = iter([100.0, 101.0, 114.0, 116.0, 116.0])
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    queue = sweep.Queue(Repo())
+    queue.start(2)  # starts them at 100
+    queue.start(2)  # 101: still starting
+    queue.start(2)  # 114: still inside WORKER_START
+    queue.start(2)  # 116: gone (DVC stops idle workers): started again
+    assert starts == [2, 2]
