@@ -304,7 +304,9 @@ def sweep_command(
         report(f"{len(exps)} experiments on {jobs} worker{'s' * (jobs > 1)}")
         try:
             while plan.waiting or plan.flying:
-                while len(plan.flying) < jobs and (exp := plan.next()) is not None:
+                # One more than the workers: a worker that finishes finds the next experiment
+                # queued already, instead of waiting for this loop to notice and queue it.
+                while len(plan.flying) < jobs + 1 and (exp := plan.next()) is not None:
                     rev, name = queue.put(exp)
                     names[rev] = (exp, name)
                     report(f"queued {name}: {exp.label()}")

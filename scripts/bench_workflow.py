@@ -205,6 +205,8 @@ def bench_sampling(
 
 def bench_tests(tmp: Path, commit: str, repeats: int) -> list[float]:
     d = tmp / "tests"
+    (tmp / "shared/data").mkdir(parents=True, exist_ok=True)  # the full list, as beside ROOT
+    shutil.copy(ROOT.parent / "shared/data/names.txt", tmp / "shared/data/names.txt")
     sh("git", "clone", "-q", str(ROOT), str(d), cwd=Path("/"))
     sh("git", "checkout", "-q", commit, cwd=d)
     times = []

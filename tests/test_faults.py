@@ -142,6 +142,9 @@ def test_ctrl_c_during_a_stage_is_one_line_and_keeps_the_outputs(trained):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As a terminal's Ctrl-C finds it: a shell starts background jobs (`nohup ... &`,
+        # a CI runner's) with SIGINT ignored, and the child would inherit that.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         # Ctrl-C once the run is writing its new checkpoints, still unnamed: mid-run
