@@ -122,7 +122,11 @@ def ties(found: list[Candidate], chosen: Candidate, by: str | None = None) -> li
 def best(shown: list[Any], model: str = "neural", by: str | None = None) -> list[Candidate]:
     """The lowest dev NLL among all candidates, or for each value of the param `by`
     (in increasing order); ties go to the name that sorts first."""
-    found = list(candidates(shown, model))
+    return winners_of(list(candidates(shown, model)), model, by)
+
+
+def winners_of(found: list[Candidate], model: str, by: str | None) -> list[Candidate]:
+    """best() of candidates already surveyed."""
     if not found:
         raise PipelineError(
             f"no commit or experiment has {MODELS[model][0]}; "
@@ -193,9 +197,8 @@ def check_by(by: str | None) -> None:
 def rank(shown: list[Any], model: str = "neural", by: str | None = None) -> Ranking:
     """Choose on dev among the commits and experiments in `shown`."""
     check_by(by)
-    winners = best(shown, model, by)
-    found, skipped = survey(shown, model)
-    return Ranking(model, by, winners, found, skipped)
+    found, skipped = survey(shown, model)  # once: best() would survey again
+    return Ranking(model, by, winners_of(found, model, by), found, skipped)
 
 
 def _row(c: Candidate, with_test: bool = True) -> dict[str, Any]:
