@@ -17,12 +17,14 @@ differ from the workspace's dvc.lock (or the workspace is not up to date).
 import itertools
 import os
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bigram import params
 from bigram.console import PipelineError
@@ -153,7 +155,9 @@ class Queue:
     def __init__(self, repo: object) -> None:
         self.repo = repo
         self.queue = repo.experiments.celery_queue  # type: ignore[attr-defined]
+        self.root: str = repo.root_dir  # type: ignore[attr-defined]
         self.started: float | None = None  # when workers were last started
+        self._starter: tuple[subprocess.Popen[bytes], IO[bytes], int] | None = None
 
     def put(self, exp: Experiment) -> tuple[str, str]:
         """Queue one experiment: its stash revision and DVC's name for it."""
@@ -179,8 +183,53 @@ class Queue:
             if name.startswith("dvc-exp-worker-") and info.returncode is None and _alive(info.pid):
                 alive += 1
         if alive < jobs:
-            self.queue.start_workers(jobs)
+            self._spawn(jobs)
             self.started = time.monotonic()
+
+    def _spawn(self, jobs: int) -> None:
+        # `dvc queue start` in a process of its own, with no pipe of ours: DVC forks a
+        # keeper per worker that holds its starter's stdout and stderr until that worker
+        # stops, 10 s after the queue empties. Started from this process, a pipe reading
+        # the sweep (`| tee`, a script capturing it) stayed open that long after its end.
+        self._starter_failed()
+        log = tempfile.TemporaryFile()  # a file, not a pipe: nothing waits on it
+        self._starter = (
+            subprocess.Popen(
+                [sys.executable, "-m", "dvc", "queue", "start", "--jobs", str(jobs)],
+                cwd=self.root,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            ),
+            log,
+            jobs,
+        )
+
+    def _starter_failed(self) -> None:
+        """Raise what the last `dvc queue start` said if it failed."""
+        if self._starter is None:
+            return
+        proc, log, jobs = self._starter
+        if proc.wait() != 0:
+            log.seek(0)
+            lines = log.read().decode(errors="replace").strip().splitlines() or ["no output"]
+            raise PipelineError(
+                f"`dvc queue start --jobs {jobs}` failed: {lines[-1]}; the sweep's "
+                "experiments are still in DVC's queue (`dvc queue status`)"
+            )
+        log.close()
+        self._starter = None
+
+    def close(self) -> None:
+        """Reap the last `dvc queue start` (it returns in about a second)."""
+        if self._starter is not None:
+            proc, log, _ = self._starter
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            log.close()
+            self._starter = None
 
     def finished(self) -> dict[str, bool]:
         """{stash revision: succeeded} of every experiment the queue has finished."""
@@ -324,12 +373,14 @@ def sweep_command(
                         failed.append(f"{name} failed ({exp.label()}): {queue.why(rev)}")
                         report(f"{done} {failed[-1]}")
         except KeyboardInterrupt:
+            queue.close()
             report(
                 f"interrupted: {len(plan.flying)} experiment(s) still in DVC's queue "
                 f"(`dvc queue status`; `dvc queue kill` stops them), {len(plan.waiting)} "
                 "not queued"
             )
             return 130
+        queue.close()
     report(
         f"{len(exps) - len(failed)} of {len(exps)} succeeded; compare them with "
         "`dvc exp show` or `bigram select`"

@@ -3,13 +3,15 @@
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import dvc, read_json, sh
+from tests.conftest import dvc, env, read_json, sh
 from tests.render import assert_heatmaps_drawn, assert_line_charts_drawn
 
 CHROMIUM = shutil.which("chromium")
@@ -65,12 +67,23 @@ def test_sweep_on_the_queue_sorted_by_dev_and_selected(trained_repo):
     regularisation strengths, two smoothings (pairs that share split, train, evaluate and
     sample: each of those runs once, the other of the pair takes it from the run cache)."""
     repo = trained_repo
-    sweep = sh(
+    sweep = subprocess.Popen(
         [sys.executable, "-m", "bigram", "sweep", "-j", "2", "-S", "model.context=1,2"]
         + ["-S", "train.reg=0.001,0.1", "-S", "compare.smoothing=0.1,1"],
-        repo,
+        cwd=repo,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
-    assert "8 of 8 succeeded" in sweep.stdout, sweep.stdout
+    assert sweep.wait(timeout=600) == 0
+    # Its output ends when it does: DVC's workers idle on for 10 s, and nothing of theirs
+    # may hold the pipe a script (or `| tee`) reads the sweep through.
+    os.set_blocking(sweep.stdout.fileno(), False)
+    out = b""
+    while chunk := os.read(sweep.stdout.fileno(), 65536):  # BlockingIOError: still held
+        out += chunk
+    sweep.stdout.close()
+    assert b"8 of 8 succeeded" in out, out
     status = dvc(repo, "queue", "status").stdout
     assert status.count("Success") == 8, status
     logs = [p.read_text() for p in (repo / ".dvc/tmp/exps/run").glob("*/*.out")]

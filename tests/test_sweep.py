@@ -187,20 +187,41 @@ def test_workers_are_not_started_again_while_the_first_ones_start(monkeypatch):
     class Celery:
         proc = Proc()
 
-        def start_workers(self, count):
-            starts.append(count)
-
     class Experiments:
         celery_queue = Celery()
 
     class Repo:
         experiments = Experiments()
+        root_dir = "."
 
     clock = iter([100.0, 101.0, 114.0, 116.0, 116.0])
     monkeypatch.setattr(sweep.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(sweep.Queue, "_spawn", lambda self, count: starts.append(count))
     queue = sweep.Queue(Repo())
     queue.start(2)  # starts them at 100
     queue.start(2)  # 101: still starting
     queue.start(2)  # 114: still inside WORKER_START
     queue.start(2)  # 116: gone (DVC stops idle workers): started again
     assert starts == [2, 2]
+
+
+def test_a_failed_start_of_the_workers_is_said_in_one_line(tmp_path, monkeypatch):
+    """The workers are started by `dvc queue start` in a process of its own; if that fails,
+    the next start says what it said instead of waiting for workers forever."""
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\necho 'progress...'\necho 'ERROR: no broker here' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sweep.sys, "executable", str(fake))
+
+    class Repo:
+        class experiments:
+            celery_queue = None
+
+        root_dir = str(tmp_path)
+
+    queue = sweep.Queue(Repo())
+    queue._spawn(2)
+    with pytest.raises(
+        PipelineError, match=r"^`dvc queue start --jobs 2` failed: ERROR: no broker here;"
+    ):
+        queue._spawn(2)
