@@ -26,7 +26,7 @@
    run stage by stage as in 3, for each k of --contexts (default 1-4; k = 4 is the largest
    W the split stage allows on names.txt).
 6-8. what a user waits for around the stages, from scripts/bench_workflow.py (which runs
-   alone too): the README's sweep on 1 and on all workers, the sample stage at 20,000 and
+   alone too): docs/experiments.md's sweep on 1 and on all workers, the sample stage at 20,000 and
    1,000,000 names, and the quick test loop.
 
 Run from the project root with the project's venv active:

@@ -1,8 +1,9 @@
 """Benchmark of what a user waits for around the stages: a sweep, sampling, the tests.
 
-1. sweep: the README's 12-experiment grid on names.txt (context 1-3 × two train.reg × two
-   compare.smoothing, 1000 steps) in a copy of a clone of HEAD set up as the README leaves it
-   (names-full.txt tracked with `dvc add`, its run committed). `bigram sweep --jobs 1` and
+1. sweep: docs/experiments.md's 12-experiment grid on names.txt (context 1-3 × two
+   train.reg × two compare.smoothing, 1000 steps) in a copy of a clone of HEAD set up as
+   docs/your-own-names.md leaves it (names-full.txt tracked with `dvc add`, its run
+   committed). `bigram sweep --jobs 1` and
    `--jobs <cores>` alternate, each in a fresh copy; the floor is the one-worker sweep, the
    target all workers ≤ 0.6× it. DVC's plain queue (`dvc exp run --queue` + `dvc queue start`,
    one worker) is measured once as well, for reference. Failed experiments are counted.
@@ -69,8 +70,8 @@ def fmt(t: float) -> str:
 
 
 def readme_project(dst: Path, names: Path, commit: str) -> Path:
-    """A clone of `commit` as the README leaves it before the sweep: the full list copied
-    in, tracked with `dvc add`, run and committed."""
+    """A clone of `commit` as docs/your-own-names.md leaves it before the sweep: the full
+    list copied in, tracked with `dvc add`, run and committed."""
     sh("git", "clone", "-q", str(ROOT), str(dst), cwd=Path("/"))
     sh("git", "checkout", "-q", commit, cwd=dst)
     for key, value in (("user.name", "bench"), ("user.email", "bench@example.com")):
@@ -224,10 +225,10 @@ def table(sweep: dict | None, sampling: dict | None, tests: list[float] | None) 
     rows = ["| measure | median | floor or target | ratio |", "|---|---:|---|---:|"]
     if sweep:
         rows += [
-            f"| README grid, {sweep['command']}, 1 worker | {fmt(sweep['one'])} | the floor | 1 |",
-            f"| README grid, {sweep['command']}, {sweep['cores']} workers | {fmt(sweep['all'])} "
+            f"| sweep grid, {sweep['command']}, 1 worker | {fmt(sweep['one'])} | the floor | 1 |",
+            f"| sweep grid, {sweep['command']}, {sweep['cores']} workers | {fmt(sweep['all'])} "
             f"| ≤ 0.6× one worker | {sweep['all'] / sweep['one']:.2f}× |",
-            f"| README grid, DVC's plain queue, 1 worker (once) | {fmt(sweep['plain'])} | "
+            f"| sweep grid, DVC's plain queue, 1 worker (once) | {fmt(sweep['plain'])} | "
             f"reference | {sweep['plain'] / sweep['one']:.2f}× |",
             f"| failed experiments in {sweep['runs']} grids | {sweep['failed']} | 0 | |",
         ]
