@@ -18,11 +18,12 @@ class Drawn(NamedTuple):
     lengths: np.ndarray
 
 
-# Stream positions per batch at most; steps walked ahead from every position; and the
-# mean draws per name up to which walking ahead pays.
-_BATCH = 2**20
-_SPECULATE = 32
-_SHORT = 12
+# Stream positions per segment, walked side by side; the steps each segment's walk takes
+# before it, from the start of a name, to meet the names drawn before it; and the stream
+# positions drawn at a time at most.
+_SEGMENT = 256
+_LEAD = 64
+_CHUNK = 2**22
 
 
 def draw(
@@ -37,44 +38,48 @@ def draw(
     PCG64 under `seed` (integer arithmetic, the same on every machine).
 
     Names are drawn one after another from one stream of uniforms, one per symbol or
-    final '.', so the first k names of a larger count are the names of count=k. Where
-    a name starts depends on where the one before ended, so they cannot simply be
-    drawn side by side. Instead, while names are short, every position of a batch of
-    the stream is walked at once as if a name started there, which tells where that
-    name would end; the chain of real starts is followed from the first (a longer name
-    is drawn on one symbol at a time, as are all names once they prove long); then
-    the names at the real starts are drawn together. Bit for bit the names of the
-    one-name-at-a-time loop (the tests keep it as the reference). Time and memory grow
-    with count × max_length (the sample stage bounds it: bigram.params).
-    progress(done) is called after each batch."""
+    final '.', so the first k names of a larger count are the names of count=k. The
+    stream is cut into segments walked side by side, each walk starting a few dozen
+    positions before its segment as if a name started there: names forget where they
+    started, so by its segment the walk has almost always met the names drawn before
+    (its context and name length there are theirs). Where it has not, the segment is
+    drawn again one symbol at a time from where the one before it ended. So the names
+    are bit for bit those of drawing one name after another (the tests keep that loop
+    as the reference). Time and memory grow with count × max_length (the sample stage
+    bounds it: bigram.params). progress(done) is called after each chunk of the stream."""
     rng = np.random.default_rng(seed)
     choose = _Chooser(np.cumsum(P, axis=1))
     symbols, lengths = [], []
-    done = start = walked = 0
-    # A small first batch tells how long names are; the next ones are sized from what
-    # the names so far took. A name takes at most max_length draws, so the stream holds
-    # that many beyond the batch.
-    batch = max(min(count * max_length, 16 * count + 4096, _BATCH // 16), max_length)
-    stream = rng.random(batch + max_length)
+    state = (0, 0)  # the context and the name's length where the next chunk begins
+    done = used = carried = 0  # carried: symbols of a name running on into the next chunk
+    size = 16 * count + 4096
     while done < count:
         if progress is not None:
             progress(done)
-        # Walking ahead from every position costs about the square of the names' length
-        # (positions per name × steps each), one symbol at a time the length (at a
-        # higher cost per step): it pays for names of up to about a dozen symbols.
-        ahead = _SPECULATE if walked <= _SHORT * done else 0
-        starts, after = _starts(choose, stream, batch, start, count - done, max_length, ahead)
-        names = _walk(choose, stream, starts, max_length, record=True)
-        symbols.append(names.symbols)
-        lengths.append(names.lengths)
-        done += starts.size
-        walked += after - start
-        start = after - batch
-        batch = max(min((count - done) * walked // done + 64, _BATCH), max_length)
-        stream = np.concatenate([stream[-max_length:], rng.random(batch)])
+        size = -(-min(size, _CHUNK) // _SEGMENT) * _SEGMENT  # whole segments
+        picked, ends, state = _walk(choose, rng.random(size), state, max_length)
+        at = np.flatnonzero(ends)[: count - done]
+        if done + at.size == count:  # the last name ends in this chunk
+            picked = picked[: at[-1] + 1]
+        drawn = picked != 0  # a symbol, not a final '.'
+        through = np.cumsum(drawn)[at]  # this chunk's symbols up to each name's end
+        symbols.append(picked[drawn])
+        lengths.append(np.diff(through, prepend=0))
+        if at.size:
+            lengths[-1][0] += carried
+            carried = int(np.count_nonzero(drawn)) - int(through[-1])
+        else:
+            carried += int(np.count_nonzero(drawn))
+        done += at.size
+        used += size
+        size = (count - done) * used // max(done, 1) + _SEGMENT
     if progress is not None:
         progress(count)
-    return Drawn(np.concatenate(symbols), np.concatenate(lengths))
+    return Drawn(np.concatenate(symbols), np.concatenate(lengths).astype(np.int64))
+
+
+# Rows of at most this many symbols are compared whole when draws spread over many rows.
+_DENSE = 128
 
 
 class _Chooser:
@@ -100,7 +105,7 @@ class _Chooser:
         x = u * self.totals[contexts]
         ix = self._grouped(contexts, x)
         if ix is None:
-            ix = self._ranked(contexts, x)
+            ix = self._dense(contexts, x) if self.V <= _DENSE else self._ranked(contexts, x)
         chosen: np.ndarray = np.minimum(ix, self.V - 1)
         return chosen
 
@@ -123,6 +128,13 @@ class _Chooser:
         ix[order] = found
         return ix
 
+    def _dense(self, contexts: np.ndarray, x: np.ndarray) -> np.ndarray:
+        # Every value of each draw's row compared with its x: a row's values are sorted, so
+        # how many are <= x is searchsorted's answer. Cheaper than a search while rows are
+        # short (V compares against the ranked search's cache misses).
+        counted: np.ndarray = np.count_nonzero(self.cdf[contexts] <= x[:, None], axis=1)
+        return counted
+
     def _ranked(self, contexts: np.ndarray, x: np.ndarray) -> np.ndarray:
         # Each cdf value replaced by its rank among all of them makes (context, rank)
         # one sorted int64 key: one searchsorted over every row then counts the values
@@ -138,109 +150,97 @@ class _Chooser:
         return counted
 
 
-class _Walked(NamedTuple):
-    symbols: np.ndarray  # if recorded: every name's symbols, one name after another
-    lengths: np.ndarray  # each name's symbols so far
-    ended: np.ndarray  # whether a '.' ended it
-    contexts: np.ndarray  # the context reached, for the names still going
-
-
-# Below this many names still going, a step side by side costs more than their steps
-# one at a time.
-_SIDE_BY_SIDE = 32
-
-
 def _walk(
-    choose: _Chooser, stream: np.ndarray, starts: np.ndarray, steps: int, record: bool
-) -> _Walked:
-    """The names starting at each of `starts` in `stream`, drawn for at most `steps`
-    symbols: side by side, then the last few one at a time."""
-    n = starts.size
-    lengths = np.full(n, steps, dtype=np.int64)
-    ended = np.zeros(n, dtype=bool)
-    active, at = np.arange(n), starts.copy()
-    contexts = np.zeros(n, dtype=np.int64)
-    picked = []
-    t = 0
-    while t < steps and active.size >= _SIDE_BY_SIDE:
-        ix = choose.many(contexts, stream[at])
-        going = ix != 0
-        lengths[active[~going]] = t
-        ended[active[~going]] = True
-        active, ix, at = active[going], ix[going], at[going] + 1
-        contexts = (contexts[going] * choose.V + ix) % choose.rows
-        if record:
-            picked.append((active, ix))
-        t += 1
-    reached = np.zeros(n, dtype=np.int64)
-    reached[active] = contexts
-    tails = {}
-    if t < steps:
-        for i, position in zip(active.tolist(), at.tolist()):
-            tail, ended[i], reached[i] = _one_at_a_time(
-                choose, stream, position, int(reached[i]), steps - t
+    choose: _Chooser, u: np.ndarray, state: tuple[int, int], max_length: int
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """The names drawn from the stream u (whole segments), the first position in
+    `state` (context, length of the name so far): the symbol drawn at each position (0
+    for a final '.'), whether a name ends there, and the state after the last."""
+    S, lead = _SEGMENT, _LEAD
+    segments = u.size // S
+    first = np.zeros(1, dtype=np.int64)
+    picked, ends, begun, left = _side_by_side(
+        choose, np.concatenate([np.zeros(lead), u]), np.arange(segments) * S, lead,
+        (first, np.array([state[0]]), np.array([state[1]])), max_length,
+    )  # fmt: skip
+    # Each segment must begin where the one before it ended. Those that did not are walked
+    # again from there, side by side while few are (a segment after one walked again may
+    # need it too), the rest one at a time.
+    wrong = _wrong(begun, left)
+    while 0 < wrong.size <= segments // 4:
+        again = _side_by_side(
+            choose, u, wrong * S, 0, (np.arange(wrong.size), *left[:, wrong - 1]), max_length
+        )
+        picked[wrong], ends[wrong], begun[:, wrong], left[:, wrong] = again
+        fewer = _wrong(begun, left)
+        if fewer.size > wrong.size // 2:
+            break
+        wrong = fewer
+    begins, lefts = begun.T.tolist(), left.T.tolist()
+    last = lefts[0]
+    for i in range(1, segments):
+        if begins[i] != last:
+            picked[i], ends[i], last = _one_at_a_time(
+                choose, u[i * S : (i + 1) * S], last, max_length
             )
-            lengths[i] = t + len(tail)
-            tails[i] = tail
-    symbols = np.empty(int(lengths.sum()) if record else 0, dtype=index_dtype(choose.V))
-    if record:
-        offsets = np.cumsum(lengths) - lengths  # where each name's symbols begin
-        for step, (who, ix) in enumerate(picked):
-            symbols[offsets[who] + step] = ix
-        for i, tail in tails.items():
-            symbols[offsets[i] + t : offsets[i] + t + len(tail)] = tail
-    return _Walked(symbols, lengths, ended, reached)
+        else:
+            last = lefts[i]
+    return picked.ravel(), ends.ravel(), (last[0], last[1])
+
+
+def _wrong(begun: np.ndarray, left: np.ndarray) -> np.ndarray:
+    """The segments (after the first) that did not begin where the one before ended."""
+    return 1 + np.flatnonzero((begun[:, 1:] != left[:, :-1]).any(axis=0))
+
+
+def _side_by_side(
+    choose: _Chooser,
+    padded: np.ndarray,
+    at: np.ndarray,
+    lead: int,
+    given: tuple[np.ndarray, np.ndarray, np.ndarray],
+    max_length: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Walks of `lead` + _SEGMENT steps side by side, walk j reading padded from at[j], each
+    from a name's start, except that the walks given[0] are put in the states given[1:]
+    (contexts, lengths) where their segments begin: each segment's symbols (0 for a final
+    '.'), where names end, and the (context, length) where each segment begins and ends."""
+    S = _SEGMENT
+    contexts = np.zeros(at.size, dtype=np.int64)
+    length = np.zeros(at.size, dtype=np.int64)
+    picked = np.empty((at.size, S), dtype=index_dtype(choose.V))
+    ends = np.empty((at.size, S), dtype=bool)
+    begun = np.empty((2, at.size), dtype=np.int64)
+    for t in range(lead + S):
+        if t == lead:
+            who, contexts[who], length[who] = given
+            begun[:] = contexts, length
+        ix = choose.many(contexts, padded[at + t])
+        end = (ix == 0) | (length + 1 >= max_length)
+        contexts = np.where(end, 0, (contexts * choose.V + ix) % choose.rows)
+        length = np.where(end, 0, length + 1)
+        if t >= lead:
+            picked[:, t - lead] = ix
+            ends[:, t - lead] = end
+    return picked, ends, begun, np.stack((contexts, length))
 
 
 def _one_at_a_time(
-    choose: _Chooser, stream: np.ndarray, position: int, context: int, steps: int
-) -> tuple[list[int], bool, int]:
-    """A name drawn on from `position` in `context` for at most `steps` symbols, in Python
-    floats (bisect makes searchsorted's comparisons): its symbols, whether a '.' ended
-    it, and the context reached."""
-    symbols: list[int] = []
+    choose: _Chooser, u: np.ndarray, state: tuple[int, int], max_length: int
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """_walk's result for one segment from its true state, one symbol at a time in Python
+    floats (bisect makes searchsorted's comparisons)."""
     V, rows, last = choose.V, choose.rows, choose.V - 1
-    end = position + steps
-    for piece in range(position, end, 256):  # the stream read a piece at a time
-        for u in stream[piece : min(piece + 256, end)].tolist():
-            row = choose.row(context)
-            ix = min(bisect.bisect_right(row, u * row[-1]), last)
-            if ix == 0:
-                return symbols, True, context
-            symbols.append(ix)
-            context = (context * V + ix) % rows
-    return symbols, False, context
-
-
-def _starts(
-    choose: _Chooser,
-    stream: np.ndarray,
-    batch: int,
-    start: int,
-    wanted: int,
-    max_length: int,
-    ahead: int,
-) -> tuple[np.ndarray, int]:
-    """Where the next names (at most `wanted`) start among the first `batch` positions
-    of `stream`, the first at `start`, walking `ahead` steps from every position; and
-    where the name after them starts."""
-    steps = min(ahead, max_length)
-    walked = _walk(choose, stream, np.arange(batch if steps else 0), steps, record=False)
-    # Draws a name starting at each position takes, its symbols and the final '.'; -1
-    # where it is still going after the steps walked.
-    takes = np.where(walked.lengths == max_length, max_length, -1)
-    takes = np.where(walked.ended, walked.lengths + 1, takes).tolist()
-    starts: list[int] = []
-    at = start
-    while at < batch and len(starts) < wanted:
-        starts.append(at)
-        took = takes[at] if steps else -1
-        if took < 0:
-            context = int(walked.contexts[at]) if steps else 0
-            tail, ended, _ = _one_at_a_time(choose, stream, at + steps, context, max_length - steps)
-            took = steps + len(tail) + ended
-        at += took
-    return np.array(starts, dtype=np.int64), at
+    context, length = state
+    picked, ends = [], []
+    for x in u.tolist():
+        row = choose.row(context)
+        ix = min(bisect.bisect_right(row, x * row[-1]), last)
+        end = ix == 0 or length + 1 >= max_length
+        context, length = (0, 0) if end else ((context * V + ix) % rows, length + 1)
+        picked.append(ix)
+        ends.append(end)
+    return np.array(picked), np.array(ends), (context, length)
 
 
 def spell(vocab: list[str], drawn: Drawn) -> list[str]:
