@@ -223,7 +223,7 @@ def read_names_file(path: str) -> bytes:
         raise PipelineError(
             f"{path} is a symbolic link to a file outside the project, which the pipeline does "
             "not read: copy the file into data/ and track it with `dvc add` "
-            "(README: Your own names list)"
+            "(docs/your-own-names.md)"
         )
     return fsio.read_bounded(
         path, NAMES_LIMIT, "point data.names in params.yaml at a names file (one name per line)"

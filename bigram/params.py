@@ -266,7 +266,7 @@ def validate(raw: object, source: str = PARAMS_FILE) -> dict[str, Any]:
         problems.append(
             f"{source}: data.names = {_shown(names)} is outside the project: DVC cannot cache "
             "it and queued experiments, which run in a copy of the project, cannot see it; copy "
-            "it into data/ and track it with `dvc add` (README: Your own names list)"
+            "it into data/ and track it with `dvc add` (docs/your-own-names.md)"
         )
     draw = raw["sample"] if not problems else {}
     if not problems and draw["count"] * draw["max_length"] > MAX_SAMPLE_SYMBOLS:

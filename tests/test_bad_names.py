@@ -143,7 +143,7 @@ def symlink_loop(project):
 OUTSIDE = (
     "params.yaml: data.names = {!r} is outside the project: DVC cannot cache it and queued "
     "experiments, which run in a copy of the project, cannot see it; copy it into data/ and "
-    "track it with `dvc add` (README: Your own names list)"
+    "track it with `dvc add` (docs/your-own-names.md)"
 )
 
 REFUSED_PATHS = {  # case -> (what the test makes first, data.names, the exact message)
@@ -162,8 +162,8 @@ REFUSED_PATHS = {  # case -> (what the test makes first, data.names, the exact m
         dev_zero,
         "data/zero.txt",
         "data/zero.txt is a symbolic link to a file outside the project, which the pipeline "
-        "does not read: copy the file into data/ and track it with `dvc add` (README: Your own "
-        "names list)",
+        "does not read: copy the file into data/ and track it with `dvc add` "
+        "(docs/your-own-names.md)",
     ),
     "over the size limit": (
         sparse_49_mib,

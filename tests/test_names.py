@@ -104,8 +104,8 @@ def test_a_names_file_linking_outside_the_project_is_not_read(tmp_path, monkeypa
         artifacts.read_names_file("data/names.txt")
     assert str(e.value) == (
         "data/names.txt is a symbolic link to a file outside the project, which the pipeline "
-        "does not read: copy the file into data/ and track it with `dvc add` (README: Your own "
-        "names list)"
+        "does not read: copy the file into data/ and track it with `dvc add` "
+        "(docs/your-own-names.md)"
     )
     os.symlink("names.txt", project / "data/alias.txt")  # inside the project: fine
     (project / "data/names.txt").unlink()
