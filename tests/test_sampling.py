@@ -73,7 +73,7 @@ DRAWS = [(300, 50), (600, 4), (200, 1), (60, 200)]  # (count, max_length)
 # (stream positions per chunk, per segment, steps walked before a segment): the last two
 # walk too little ahead for the segments to meet the names before them, so most are
 # drawn again one at a time.
-CHUNKS = [(2**22, 256, 64), (97, 8, 40), (5000, 1, 0), (300, 16, 1)]
+CHUNKS = [(2**22, 256, 64), (400, 8, 20), (5000, 1, 0), (300, 16, 1)]
 
 
 @pytest.mark.parametrize("case", MODELS)
