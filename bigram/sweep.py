@@ -149,15 +149,16 @@ class Plan:
 
 
 class Queue:
-    """DVC's experiment queue (dvc.repo.Repo's celery queue): put, start workers, poll.
-    The one place this command touches DVC's Python API."""
+    """DVC's experiment queue (dvc.repo.Repo's celery queue; its workers started by
+    `dvc queue start`): put, start workers, poll. The one place this command touches DVC's
+    queue."""
 
     def __init__(self, repo: object) -> None:
         self.repo = repo
         self.queue = repo.experiments.celery_queue  # type: ignore[attr-defined]
         self.root: str = repo.root_dir  # type: ignore[attr-defined]
         self.started: float | None = None  # when workers were last started
-        self._starter: tuple[subprocess.Popen[bytes], IO[bytes], int] | None = None
+        self._starter: tuple[subprocess.Popen[bytes], IO[bytes], str] | None = None
 
     def put(self, exp: Experiment) -> tuple[str, str]:
         """Queue one experiment: its stash revision and DVC's name for it."""
@@ -191,45 +192,40 @@ class Queue:
         # keeper per worker that holds its starter's stdout and stderr until that worker
         # stops, 10 s after the queue empties. Started from this process, a pipe reading
         # the sweep (`| tee`, a script capturing it) stayed open that long after its end.
-        self._starter_failed()
+        if failed := self.close():
+            raise PipelineError(
+                f"{failed}; the sweep's experiments are still in DVC's queue (`dvc queue status`)"
+            )
         log = tempfile.TemporaryFile()  # a file, not a pipe: nothing waits on it
+        command = ["dvc", "queue", "start", "--jobs", str(jobs)]
         self._starter = (
             subprocess.Popen(
-                [sys.executable, "-m", "dvc", "queue", "start", "--jobs", str(jobs)],
+                [sys.executable, "-m", *command],
                 cwd=self.root,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
             ),
             log,
-            jobs,
+            " ".join(command),
         )
 
-    def _starter_failed(self) -> None:
-        """Raise what the last `dvc queue start` said if it failed."""
+    def close(self) -> str | None:
+        """Reap the last `dvc queue start` (it returns in about a second): None if it
+        succeeded, else what it said."""
         if self._starter is None:
-            return
-        proc, log, jobs = self._starter
-        if proc.wait() != 0:
-            log.seek(0)
-            lines = log.read().decode(errors="replace").strip().splitlines() or ["no output"]
-            raise PipelineError(
-                f"`dvc queue start --jobs {jobs}` failed: {lines[-1]}; the sweep's "
-                "experiments are still in DVC's queue (`dvc queue status`)"
-            )
-        log.close()
+            return None
+        proc, log, command = self._starter
         self._starter = None
-
-    def close(self) -> None:
-        """Reap the last `dvc queue start` (it returns in about a second)."""
-        if self._starter is not None:
-            proc, log, _ = self._starter
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
-            self._starter = None
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            code = proc.wait()
+        with log:
+            log.seek(0)
+            said = log.read().decode(errors="replace").strip().splitlines() or ["no output"]
+        return None if code == 0 else f"`{command}` failed: {said[-1]}"
 
     def finished(self) -> dict[str, bool]:
         """{stash revision: succeeded} of every experiment the queue has finished."""
@@ -373,14 +369,14 @@ def sweep_command(
                         failed.append(f"{name} failed ({exp.label()}): {queue.why(rev)}")
                         report(f"{done} {failed[-1]}")
         except KeyboardInterrupt:
-            queue.close()
             report(
                 f"interrupted: {len(plan.flying)} experiment(s) still in DVC's queue "
                 f"(`dvc queue status`; `dvc queue kill` stops them), {len(plan.waiting)} "
                 "not queued"
             )
             return 130
-        queue.close()
+        finally:
+            queue.close()
     report(
         f"{len(exps) - len(failed)} of {len(exps)} succeeded; compare them with "
         "`dvc exp show` or `bigram select`"
