@@ -43,10 +43,11 @@ def draw(
     positions before its segment as if a name started there: names forget where they
     started, so by its segment the walk has almost always met the names drawn before
     (its context and name length there are theirs). Where it has not, the segment is
-    drawn again one symbol at a time from where the one before it ended. So the names
-    are bit for bit those of drawing one name after another (the tests keep that loop
-    as the reference). Time and memory grow with count × max_length (the sample stage
-    bounds it: bigram.params). progress(done) is called after each chunk of the stream."""
+    drawn again from where the one before it ended: side by side while such segments
+    are few, else one symbol at a time. So the names are bit for bit those of drawing
+    one name after another (the tests keep that loop as the reference). Time and memory
+    grow with count × max_length (the sample stage bounds it: bigram.params).
+    progress(done) is called after each chunk of the stream."""
     rng = np.random.default_rng(seed)
     choose = _Chooser(np.cumsum(P, axis=1))
     symbols, lengths = [], []
