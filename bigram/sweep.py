@@ -29,8 +29,10 @@ from typing import IO, Any
 from bigram import params
 from bigram.console import PipelineError
 
-# Seconds after starting DVC's queue workers before checking again that they are there.
+# Seconds after starting DVC's queue workers before checking again that they are there;
+# and how long queuing waits for the lock a worker holds as it takes an experiment.
 WORKER_START = 15.0
+QUEUE_LOCKED = 180.0
 
 # A stage run: the stage and every params.yaml value it and its upstream stages read.
 Key = tuple[str, tuple[tuple[str, str], ...]]
@@ -162,11 +164,26 @@ class Queue:
 
     def put(self, exp: Experiment) -> tuple[str, str]:
         """Queue one experiment: its stash revision and DVC's name for it."""
+        from dvc.lock import LockError
+
         overrides = [f"{k}={v}" for k, v in exp.overrides]
-        entry = self.repo.experiments.queue_one(  # type: ignore[attr-defined]
-            self.queue, params={"params.yaml": overrides}
-        )
-        return entry.stash_rev, entry.name or entry.stash_rev[:7]
+        deadline = time.monotonic() + QUEUE_LOCKED
+        while True:
+            try:
+                entry = self.repo.experiments.queue_one(  # type: ignore[attr-defined]
+                    self.queue, params={"params.yaml": overrides}
+                )
+                return entry.stash_rev, entry.name or entry.stash_rev[:7]
+            except LockError:
+                # A worker taking its next experiment holds the queue's stash for a moment.
+                # DVC's workers wait for that lock (3 minutes); queuing does not, so here
+                # it waits as they do.
+                if time.monotonic() > deadline:
+                    raise PipelineError(
+                        f"DVC's experiment queue stayed locked for {QUEUE_LOCKED:.0f} s while "
+                        f"queuing {exp.label()}; see `dvc queue status` and `dvc queue logs`"
+                    ) from None
+                time.sleep(0.2)
 
     def start(self, jobs: int) -> None:
         """Have `jobs` workers: DVC's stop after 10 s of an empty queue, so the ones

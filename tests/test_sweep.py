@@ -225,3 +225,45 @@ def test_a_failed_start_of_the_workers_is_said_in_one_line(tmp_path, monkeypatch
         PipelineError, match=r"^`dvc queue start --jobs 2` failed: ERROR: no broker here;"
     ):
         queue._spawn(2)
+
+
+def test_queuing_waits_while_a_worker_holds_the_queue(monkeypatch):
+    """DVC's queue_one fails at once with LockError while a worker takes its next
+    experiment from the stash (seen in CI: a traceback mid-sweep); DVC's own workers wait
+    for that lock, and so does the sweep, up to QUEUE_LOCKED seconds."""
+    from dvc.lock import LockError
+
+    class Entry:
+        stash_rev, name = "0123456789abcdef", "lucky-name"
+
+    class Experiments:
+        celery_queue = None
+        locked_for = 2  # attempts that find the lock held
+
+        def __init__(self):
+            self.attempts = []
+
+        def queue_one(self, queue, params):
+            self.attempts.append(params)
+            if len(self.attempts) <= self.locked_for:
+                raise LockError("'refs/exps/celery/stash' is busy")
+            return Entry()
+
+    class Repo:
+        root_dir = "."
+
+        def __init__(self):
+            self.experiments = Experiments()
+
+    clock = [0.0]
+    monkeypatch.setattr(sweep.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(sweep.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    exp = Experiment((("train.lr", "10"),))
+    repo = Repo()
+    assert sweep.Queue(repo).put(exp) == ("0123456789abcdef", "lucky-name")
+    assert repo.experiments.attempts == [{"params.yaml": ["train.lr=10"]}] * 3
+
+    Experiments.locked_for = 10**9  # never released
+    with pytest.raises(PipelineError, match=r"^DVC's experiment queue stayed locked for 180 s"):
+        sweep.Queue(Repo()).put(exp)
+    assert clock[0] > sweep.QUEUE_LOCKED
