@@ -341,6 +341,7 @@ def sweep_command(
         params.parse_yaml(Path(params.PARAMS_FILE).read_bytes(), params.PARAMS_FILE)
     )
     trees = {e: experiment_params(base, e) for e in exps}
+    from dvc.exceptions import DvcException
     from dvc.repo import Repo
 
     started = time.monotonic()
@@ -385,6 +386,12 @@ def sweep_command(
                     else:
                         failed.append(f"{name} failed ({exp.label()}): {queue.why(rev)}")
                         report(f"{done} {failed[-1]}")
+        except DvcException as e:
+            queued = sum(exp in plan.flying for exp, _ in names.values())
+            raise PipelineError(
+                f"DVC failed during the sweep: {e}; {queued} experiment(s) are still in DVC's "
+                "queue (`dvc queue status`)"
+            ) from None
         except KeyboardInterrupt:
             report(
                 f"interrupted: {len(plan.flying)} experiment(s) still in DVC's queue "

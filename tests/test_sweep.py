@@ -267,3 +267,32 @@ def test_queuing_waits_while_a_worker_holds_the_queue(monkeypatch):
     with pytest.raises(PipelineError, match=r"^DVC's experiment queue stayed locked for 180 s"):
         sweep.Queue(Repo()).put(exp)
     assert clock[0] > sweep.QUEUE_LOCKED
+
+
+def test_a_dvc_failure_mid_sweep_is_one_line(project, monkeypatch):
+    from dvc.exceptions import DvcException
+
+    class Repo:  # DVC's Repo(".") as a context manager, nothing in it
+        def __init__(self, root):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def put(self, exp):
+        raise DvcException("the queue's stash is unreadable")
+
+    monkeypatch.setattr("dvc.repo.Repo", Repo)
+    monkeypatch.setattr(sweep.Queue, "__init__", lambda self, repo: setattr(self, "_starter", None))
+    monkeypatch.setattr(sweep.Queue, "busy", lambda self: 0)
+    monkeypatch.setattr(sweep.Queue, "put", put)
+    monkeypatch.setattr(sweep, "dvc_stages", lambda repo: ([], set()))
+    r = bigram(project, "sweep", "-S", "train.lr=10,20")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert error_line(r) == (
+        "DVC failed during the sweep: the queue's stash is unreadable; 0 experiment(s) are "
+        "still in DVC's queue (`dvc queue status`)"
+    )
