@@ -63,14 +63,11 @@ def draw(
         if done + at.size == count:  # the last name ends in this chunk
             picked = picked[: at[-1] + 1]
         drawn = picked != 0  # a symbol, not a final '.'
-        through = np.cumsum(drawn)[at]  # this chunk's symbols up to each name's end
+        running = carried + np.cumsum(drawn)  # symbols since the last name before the chunk
+        through = running[at]
         symbols.append(picked[drawn])
         lengths.append(np.diff(through, prepend=0))
-        if at.size:
-            lengths[-1][0] += carried
-            carried = int(np.count_nonzero(drawn)) - int(through[-1])
-        else:
-            carried += int(np.count_nonzero(drawn))
+        carried = int(running[-1]) - (int(through[-1]) if at.size else 0)
         done += at.size
         used += size
         size = (count - done) * used // max(done, 1) + _SEGMENT
